@@ -1,0 +1,57 @@
+#pragma once
+// Command line and QUICKTHUMB_* environment: parsed once at start-up, validated with messages a
+// person understands. A bad config is fatal, so it is reported by throwing config_error.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace quickthumb {
+
+struct config_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+enum class log_level { debug, info, warn, error };
+
+struct serve_config {
+    std::string bind = "0.0.0.0";
+    std::uint16_t port = 8080;
+    std::filesystem::path data_dir = "./data";
+    int workers = 0;                     // filled with the core count unless given
+    std::size_t queue_capacity = 64;     // jobs handed to workers ahead of time
+    std::size_t max_backlog = 100000;    // waiting jobs before uploads get 429
+    std::uint64_t max_upload = 32ull << 20;
+    std::int64_t max_pixels = 100'000'000;
+    std::string redis;                   // redis://host:port/db, empty = off
+    std::string api_token;
+    log_level level = log_level::info;
+    int shutdown_grace_seconds = 20;
+};
+
+enum class command { serve, thumb, help, version };
+
+struct command_line {
+    command cmd = command::help;
+    serve_config serve;
+    std::vector<std::string> rest;  // positional arguments of other commands
+};
+
+// Looks up an environment variable; injectable so tests need not touch the real environment.
+using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
+env_lookup process_env();
+
+// Parses `quickthumb <command> [flags]`. Flags win over QUICKTHUMB_<NAME> variables, which win
+// over defaults. Throws config_error naming the flag and the accepted values.
+command_line parse_command_line(const std::vector<std::string>& args, const env_lookup& env);
+
+std::string usage();
+
+// "32MiB", "512k", "1G", "1048576" -> bytes. Throws config_error.
+std::uint64_t parse_size(std::string_view flag, std::string_view text);
+
+}  // namespace quickthumb

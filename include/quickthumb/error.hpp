@@ -1,0 +1,62 @@
+#pragma once
+// The application's error policy: expected failures travel as values (error_code with
+// quickthumb::errc, or boost::system::result<T>); exceptions are kept for bugs and fatal
+// start-up problems (bad config, bind). One function, http::status_for, maps them to HTTP.
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace quickthumb {
+
+enum class errc {
+    ok = 0,
+    // requests
+    bad_request = 1,       // malformed HTTP/multipart/JSON
+    invalid_option,        // a width/fit/format/... value out of range
+    not_found,
+    payload_too_large,
+    unsupported_media_type,
+    backlog_full,
+    shutting_down,
+    // images (permanent job failures)
+    not_an_image,          // bytes match no image format at all
+    unsupported_format,    // a real format we do not decode (TIFF, SVG, ...)
+    corrupt_image,         // truncated or broken data
+    too_many_pixels,       // header says more pixels than --max-pixels
+    // environment (transient)
+    io_error,
+    storage_full,
+    internal,
+};
+
+const boost::system::error_category& quickthumb_category() noexcept;
+
+inline boost::system::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), quickthumb_category()};
+}
+
+// The stable, machine-readable code used in JSON bodies: "invalid_option", "too_many_pixels", ...
+std::string_view errc_name(errc e) noexcept;
+
+// A failure with a message a person understands. Used in results across module boundaries.
+struct error {
+    errc code = errc::internal;
+    std::string message;
+};
+
+// result<T, error>::value() on a failure throws this (found by ADL): calling value() on a failure
+// is a bug, so it is an exception.
+[[noreturn]] void throw_exception_from_error(const error& e, const boost::source_location& loc);
+
+template <class T>
+using result = boost::system::result<T, error>;
+
+}  // namespace quickthumb
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<quickthumb::errc> : std::true_type {};
+}  // namespace boost::system
+

@@ -1,0 +1,45 @@
+#pragma once
+// The HTTP front: a listener and one coroutine per connection on the network io_context.
+#include "quickthumb/config.hpp"
+#include "quickthumb/job_queue.hpp"
+#include "quickthumb/storage.hpp"
+#include "quickthumb/store.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <memory>
+
+namespace quickthumb::http {
+
+// What the handlers use. Owned by the app; outlives the server.
+struct services {
+    const serve_config& cfg;
+    store& db;
+    storage& files;
+    job_queue& queue;
+    boost::asio::thread_pool& blocking;  // SQLite reads, fsync
+    std::atomic<bool> accepting{true};   // false once shutdown began: uploads get 503
+};
+
+class server {
+public:
+    server(boost::asio::io_context& io, services& svc);
+
+    // Binds and listens; throws (fatal) when it cannot. Returns the bound endpoint (port 0 -> real).
+    boost::asio::ip::tcp::endpoint listen(const std::string& address, std::uint16_t port);
+    void start();
+    // Stops accepting new connections; open ones finish their current request.
+    void stop_accepting();
+
+private:
+    boost::asio::awaitable<void> accept_loop();
+
+    boost::asio::io_context& io_;
+    services& svc_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+};
+
+}  // namespace quickthumb::http

@@ -1,0 +1,125 @@
+#pragma once
+// The store: SQLite is the source of truth for every job. WAL mode, a versioned schema, and a
+// single writer thread that group-commits: every write queued while a transaction is running goes
+// into the next one, so a burst of uploads costs one fsync, not one each. A write's completion is
+// delivered only after its transaction is durable.
+//
+// Reads are blocking (microseconds on an index) and must be called from a thread pool, never from
+// the network thread.
+#include "quickthumb/job.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace SQLite {
+class Database;
+}
+
+namespace quickthumb {
+
+struct list_page {
+    std::vector<job> jobs;
+    std::optional<std::int64_t> next_cursor;  // seq to pass as `before` for the next page
+};
+
+class store {
+public:
+    // Opens (creating if needed) the database and migrates it. Throws on failure: fatal at start-up.
+    explicit store(const std::filesystem::path& db_path);
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    static constexpr int schema_version = 1;
+
+    // ---- writes (group-committed; each runs inside the shared transaction) ----
+
+    // Runs fn(db) on the writer thread inside the next group transaction (under a savepoint of its
+    // own, so one failing write does not undo the others), then completes with fn's value once the
+    // transaction is committed. An exception from fn, or a failed commit, is rethrown to the caller.
+    template <class T, class F>
+    boost::asio::awaitable<T> write(F fn);
+
+    // Inserts new jobs (state queued). All in one transaction.
+    boost::asio::awaitable<result<void>> insert(std::vector<job> jobs);
+    // queued -> processing, attempts + 1. Returns the job as it is now. not_found when absent,
+    // bad_request when the job is not queued (cancelled meanwhile, say).
+    boost::asio::awaitable<result<job>> start(std::string id);
+    boost::asio::awaitable<result<void>> set_progress(std::string id, int progress);
+    // processing -> succeeded with its source details and outputs.
+    boost::asio::awaitable<result<void>> succeed(std::string id, job_source src, std::vector<job_output> outputs);
+    // processing -> failed with the error (source details when known).
+    boost::asio::awaitable<result<void>> fail(std::string id, job_source src, error err);
+
+    // ---- start-up (blocking; before the service runs) ----
+
+    // Jobs left `processing` by a previous run go back to `queued`. Returns how many.
+    int recover_interrupted();
+
+    // ---- reads (blocking; call from a thread pool) ----
+    std::optional<job> get(const std::string& id);
+    // Newest first; `before` is a cursor (exclusive seq), `state` filters when set.
+    list_page list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before);
+    // Queued jobs in order of arrival after seq `after`, for the feeder.
+    std::vector<std::pair<std::int64_t, std::string>> queued_after(std::int64_t after, int limit);
+    std::int64_t count(job_state state);
+
+    // Transactions committed by the writer so far (group commit makes this far less than writes).
+    std::uint64_t commits() const noexcept { return commits_.load(); }
+
+private:
+    struct pending {
+        std::function<void(SQLite::Database&)> run;            // runs in the transaction
+        std::function<void(std::exception_ptr)> complete;      // after commit (or failure)
+    };
+    void enqueue(pending p);
+    void writer_loop();
+    void migrate(SQLite::Database& db);
+
+    std::filesystem::path path_;
+    std::unique_ptr<SQLite::Database> writer_db_;
+    std::unique_ptr<SQLite::Database> reader_db_;
+    std::mutex reader_mutex_;
+
+    std::mutex queue_mutex_;
+    std::condition_variable queue_cv_;
+    std::deque<pending> queue_;
+    bool stopping_ = false;
+    std::atomic<std::uint64_t> commits_{0};
+    std::thread writer_;
+};
+
+template <class T, class F>
+boost::asio::awaitable<T> store::write(F fn) {
+    // The result lives in the coroutine frame; the writer thread fills it before completing.
+    auto value = std::make_shared<std::optional<T>>();
+    auto initiate = [this, value, fn = std::move(fn)](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        enqueue(pending{
+            [value, fn = std::move(fn)](SQLite::Database& db) mutable { value->emplace(fn(db)); },
+            [h](std::exception_ptr ep) {
+                auto ex = boost::asio::get_associated_executor(*h);
+                boost::asio::post(ex, [h, ep]() mutable { std::move (*h)(ep); });
+            }});
+    };
+    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr)>(
+        std::move(initiate), boost::asio::use_awaitable);
+    co_return std::move(**value);
+}
+
+}  // namespace quickthumb

@@ -1,0 +1,46 @@
+#include "quickthumb/error.hpp"
+
+#include <stdexcept>
+
+namespace quickthumb {
+namespace {
+
+class category final : public boost::system::error_category {
+public:
+    const char* name() const noexcept override { return "quickthumb"; }
+    std::string message(int ev) const override { return std::string(errc_name(static_cast<errc>(ev))); }
+};
+
+}  // namespace
+
+const boost::system::error_category& quickthumb_category() noexcept {
+    static const category instance;
+    return instance;
+}
+
+std::string_view errc_name(errc e) noexcept {
+    switch (e) {
+        case errc::ok: return "ok";
+        case errc::bad_request: return "bad_request";
+        case errc::invalid_option: return "invalid_option";
+        case errc::not_found: return "not_found";
+        case errc::payload_too_large: return "payload_too_large";
+        case errc::unsupported_media_type: return "unsupported_media_type";
+        case errc::backlog_full: return "backlog_full";
+        case errc::shutting_down: return "shutting_down";
+        case errc::not_an_image: return "not_an_image";
+        case errc::unsupported_format: return "unsupported_format";
+        case errc::corrupt_image: return "corrupt_image";
+        case errc::too_many_pixels: return "too_many_pixels";
+        case errc::io_error: return "io_error";
+        case errc::storage_full: return "storage_full";
+        case errc::internal: return "internal";
+    }
+    return "internal";
+}
+
+void throw_exception_from_error(const error& e, const boost::source_location&) {
+    throw std::runtime_error(std::string(errc_name(e.code)) + ": " + e.message);
+}
+
+}  // namespace quickthumb

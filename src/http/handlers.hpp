@@ -1,0 +1,50 @@
+#pragma once
+// Internal to the http module: request handlers and response helpers.
+#include "quickthumb/error.hpp"
+#include "quickthumb/http_server.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <map>
+
+namespace quickthumb::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+using header_parser = bhttp::request_parser<bhttp::empty_body>;
+using request_header = bhttp::request<bhttp::empty_body>;
+
+// Deadlines for each I/O step.
+inline constexpr std::chrono::seconds header_timeout{30};
+inline constexpr std::chrono::seconds body_read_timeout{30};
+inline constexpr std::chrono::seconds write_timeout{30};
+
+// The one place that maps an error to an HTTP status.
+bhttp::status status_for(errc e) noexcept;
+
+bhttp::message_generator json_response(const request_header& req, bhttp::status status, const boost::json::value& body);
+bhttp::message_generator error_response(const request_header& req, const error& err);
+bhttp::message_generator error_response(const request_header& req, bhttp::status status, errc code, std::string message);
+
+// Query string (and form) fields, decoded. Returns bad_request on a malformed target.
+result<std::multimap<std::string, std::string>> query_fields(std::string_view target);
+std::string_view path_of(std::string_view target);
+
+// Handlers. The upload handler owns reading the body; the others get a request whose body (if
+// any) was already read and discarded.
+boost::asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tcp_stream& stream,
+                                                               beast::flat_buffer& buffer, header_parser& parser);
+boost::asio::awaitable<bhttp::message_generator> handle_get_job(services& svc, const request_header& req,
+                                                                std::string id);
+boost::asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const request_header& req);
+bhttp::message_generator handle_thumb(services& svc, const request_header& req, std::string_view id,
+                                      std::string_view name);
+bhttp::message_generator handle_static(const request_header& req, std::string_view path);
+
+}  // namespace quickthumb::http

@@ -1,0 +1,206 @@
+#include "quickthumb/multipart.hpp"
+
+#include <cctype>
+
+namespace quickthumb::multipart {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Parameters of a header value like `form-data; name="a"; filename="b.jpg"` (names lower-cased).
+// Quoted strings may contain backslash escapes and semicolons.
+std::vector<std::pair<std::string, std::string>> header_params(std::string_view v) {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto semi = v.find(';');
+    if (semi == std::string_view::npos) return out;
+    v.remove_prefix(semi + 1);
+    while (!v.empty()) {
+        v = trim(v);
+        auto eq = v.find('=');
+        auto next_semi = v.find(';');
+        if (eq == std::string_view::npos || (next_semi != std::string_view::npos && next_semi < eq)) {
+            // A parameter without a value: skip it.
+            if (next_semi == std::string_view::npos) break;
+            v.remove_prefix(next_semi + 1);
+            continue;
+        }
+        std::string key = lower(trim(v.substr(0, eq)));
+        v.remove_prefix(eq + 1);
+        v = trim(v);
+        std::string value;
+        if (!v.empty() && v.front() == '"') {
+            std::size_t i = 1;
+            for (; i < v.size() && v[i] != '"'; ++i) {
+                if (v[i] == '\\' && i + 1 < v.size()) ++i;
+                value += v[i];
+            }
+            v.remove_prefix(std::min(v.size(), i + 1));
+            auto s = v.find(';');
+            v.remove_prefix(s == std::string_view::npos ? v.size() : s + 1);
+        } else {
+            auto s = v.find(';');
+            value = std::string(trim(v.substr(0, s)));
+            v.remove_prefix(s == std::string_view::npos ? v.size() : s + 1);
+        }
+        out.emplace_back(std::move(key), std::move(value));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> boundary_from_content_type(std::string_view content_type) {
+    auto type = lower(trim(content_type.substr(0, content_type.find(';'))));
+    if (type != "multipart/form-data") return std::nullopt;
+    for (auto& [k, v] : header_params(content_type))
+        if (k == "boundary" && !v.empty() && v.size() <= 70) return v;
+    return std::nullopt;
+}
+
+parser::parser(std::string boundary, callbacks cb, std::size_t max_header_bytes)
+    : delimiter_("\r\n--" + boundary),
+      searcher_(delimiter_.cbegin(), delimiter_.cend()),
+      cb_(std::move(cb)),
+      max_header_bytes_(max_header_bytes),
+      carry_("\r\n") {}  // as if a line break preceded the body, so the first boundary matches too
+
+bool parser::done() const noexcept { return state_ == state::epilogue; }
+
+boost::system::error_code parser::fail(std::string msg) {
+    state_ = state::failed;
+    error_message_ = std::move(msg);
+    carry_.clear();
+    return make_error_code(errc::bad_request);
+}
+
+bool parser::parse_headers(std::string_view block) {
+    part_header h;
+    bool has_disposition = false;
+    while (!block.empty()) {
+        auto eol = block.find("\r\n");
+        std::string_view line = block.substr(0, eol);
+        block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos) return false;
+        const std::string name = lower(trim(line.substr(0, colon)));
+        const std::string_view value = trim(line.substr(colon + 1));
+        if (name == "content-disposition") {
+            has_disposition = true;
+            for (auto& [k, v] : header_params(value)) {
+                if (k == "name") h.name = v;
+                else if (k == "filename") h.filename = v;
+            }
+        } else if (name == "content-type") {
+            h.content_type = std::string(value);
+        }
+    }
+    if (!has_disposition || h.name.empty()) return false;
+    if (cb_.on_part_begin) cb_.on_part_begin(h);
+    return true;
+}
+
+boost::system::error_code parser::feed(std::string_view chunk) {
+    if (state_ == state::failed) return make_error_code(errc::bad_request);
+    if (state_ == state::epilogue) return {};
+    carry_.append(chunk);
+    const std::string_view buf = carry_;
+    std::size_t pos = 0;
+    // Bytes at the end that might be the start of a delimiter are kept for the next chunk.
+    const std::size_t keep = delimiter_.size() - 1;
+
+    auto find_delimiter = [&](std::size_t from) -> std::size_t {
+        auto it = std::search(carry_.cbegin() + static_cast<std::ptrdiff_t>(from), carry_.cend(), searcher_);
+        return it == carry_.cend() ? std::string_view::npos : static_cast<std::size_t>(it - carry_.cbegin());
+    };
+
+    bool more = true;
+    while (more) {
+        switch (state_) {
+            case state::preamble: {
+                auto at = find_delimiter(pos);
+                if (at == std::string_view::npos) {
+                    pos = buf.size() > keep ? std::max(pos, buf.size() - keep) : pos;
+                    more = false;
+                    break;
+                }
+                pos = at + delimiter_.size();
+                state_ = state::after_boundary;
+                break;
+            }
+            case state::after_boundary: {
+                // "--" closes the body; otherwise optional padding then CRLF opens a part.
+                std::size_t i = pos;
+                if (buf.size() - pos < 2) {
+                    more = false;
+                    break;
+                }
+                if (buf.substr(pos, 2) == "--") {
+                    state_ = state::epilogue;
+                    pos = buf.size();
+                    more = false;
+                    break;
+                }
+                while (i < buf.size() && (buf[i] == ' ' || buf[i] == '\t')) ++i;
+                if (i - pos > 256) return fail("too much padding after a boundary");
+                if (buf.size() - i < 2) {
+                    more = false;
+                    break;
+                }
+                if (buf.substr(i, 2) != "\r\n") return fail("unexpected bytes after a boundary line");
+                pos = i + 2;
+                state_ = state::headers;
+                break;
+            }
+            case state::headers: {
+                if (buf.size() - pos >= 2 && buf.substr(pos, 2) == "\r\n")
+                    return fail("a part has no Content-Disposition header with a name");
+                auto end = buf.find("\r\n\r\n", pos);
+                if (end == std::string_view::npos) {
+                    if (buf.size() - pos > max_header_bytes_) return fail("part header too large");
+                    more = false;
+                    break;
+                }
+                if (end - pos > max_header_bytes_) return fail("part header too large");
+                if (!parse_headers(buf.substr(pos, end - pos)))
+                    return fail("a part has no Content-Disposition header with a name");
+                pos = end + 4;
+                state_ = state::data;
+                break;
+            }
+            case state::data: {
+                auto at = find_delimiter(pos);
+                if (at == std::string_view::npos) {
+                    std::size_t safe = buf.size() > pos + keep ? buf.size() - keep : pos;
+                    if (safe > pos && cb_.on_part_data) cb_.on_part_data(buf.substr(pos, safe - pos));
+                    pos = safe;
+                    more = false;
+                    break;
+                }
+                if (at > pos && cb_.on_part_data) cb_.on_part_data(buf.substr(pos, at - pos));
+                if (cb_.on_part_end) cb_.on_part_end();
+                pos = at + delimiter_.size();
+                state_ = state::after_boundary;
+                break;
+            }
+            case state::epilogue:
+                pos = buf.size();
+                more = false;
+                break;
+            case state::failed: return make_error_code(errc::bad_request);
+        }
+    }
+    carry_.erase(0, pos);
+    return {};
+}
+
+}  // namespace quickthumb::multipart

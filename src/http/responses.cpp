@@ -1,0 +1,63 @@
+#include "handlers.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+namespace quickthumb::http {
+
+bhttp::status status_for(errc e) noexcept {
+    switch (e) {
+        case errc::ok: return bhttp::status::ok;
+        case errc::bad_request:
+        case errc::invalid_option: return bhttp::status::bad_request;
+        case errc::not_found: return bhttp::status::not_found;
+        case errc::payload_too_large: return bhttp::status::payload_too_large;
+        case errc::unsupported_media_type:
+        case errc::unsupported_format:
+        case errc::not_an_image: return bhttp::status::unsupported_media_type;
+        case errc::corrupt_image:
+        case errc::too_many_pixels: return bhttp::status::unprocessable_entity;
+        case errc::backlog_full: return bhttp::status::too_many_requests;
+        case errc::shutting_down: return bhttp::status::service_unavailable;
+        case errc::storage_full: return bhttp::status::insufficient_storage;
+        case errc::io_error:
+        case errc::internal: return bhttp::status::internal_server_error;
+    }
+    return bhttp::status::internal_server_error;
+}
+
+bhttp::message_generator json_response(const request_header& req, bhttp::status status, const boost::json::value& body) {
+    bhttp::response<bhttp::string_body> res{status, req.version()};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set(bhttp::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    res.body() = boost::json::serialize(body);
+    res.body() += '\n';
+    res.prepare_payload();
+    return res;
+}
+
+bhttp::message_generator error_response(const request_header& req, bhttp::status status, errc code,
+                                        std::string message) {
+    boost::json::object body{{"error", {{"code", errc_name(code)}, {"message", std::move(message)}}}};
+    return json_response(req, status, body);
+}
+
+bhttp::message_generator error_response(const request_header& req, const error& err) {
+    return error_response(req, status_for(err.code), err.code, err.message);
+}
+
+std::string_view path_of(std::string_view target) {
+    auto q = target.find('?');
+    return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+result<std::multimap<std::string, std::string>> query_fields(std::string_view target) {
+    auto u = boost::urls::parse_origin_form(target);
+    if (!u) return error{errc::bad_request, "the request target is not a valid URL path"};
+    std::multimap<std::string, std::string> out;
+    for (auto p : u->params()) out.emplace(p.key, p.has_value ? p.value : std::string());
+    return out;
+}
+
+}  // namespace quickthumb::http

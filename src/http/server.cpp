@@ -1,0 +1,195 @@
+#include "handlers.hpp"
+
+#include "quickthumb/job.hpp"
+#include "quickthumb/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace quickthumb::http {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t max_header_bytes = 16 * 1024;
+constexpr std::uint64_t max_small_body = 64 * 1024;  // bodies of non-upload requests
+
+// Splits "/a/b/c" into {"a","b","c"}.
+std::vector<std::string_view> segments(std::string_view path) {
+    std::vector<std::string_view> out;
+    while (!path.empty()) {
+        if (path.front() == '/') {
+            path.remove_prefix(1);
+            continue;
+        }
+        auto end = path.find('/');
+        out.push_back(path.substr(0, end));
+        path = end == std::string_view::npos ? std::string_view{} : path.substr(end);
+    }
+    return out;
+}
+
+bhttp::message_generator method_not_allowed(const request_header& req, std::string_view allow) {
+    bhttp::response<bhttp::string_body> res{bhttp::status::method_not_allowed, req.version()};
+    res.set(bhttp::field::allow, allow);
+    res.set(bhttp::field::content_type, "application/json");
+    res.keep_alive(req.keep_alive());
+    res.body() = R"({"error":{"code":"method_not_allowed","message":"this path does not accept that method"}})"
+                 "\n";
+    res.prepare_payload();
+    return res;
+}
+
+// Routes a request whose body has already been consumed.
+asio::awaitable<bhttp::message_generator> route(services& svc, const request_header& req) {
+    const std::string_view path = path_of(req.target());
+    const auto seg = segments(path);
+    const auto method = req.method();
+    const bool get = method == bhttp::verb::get || method == bhttp::verb::head;
+
+    if (path == "/healthz") {
+        if (!get) co_return method_not_allowed(req, "GET, HEAD");
+        co_return json_response(req, bhttp::status::ok, {{"status", "ok"}});
+    }
+    if (seg.size() >= 3 && seg[0] == "api" && seg[1] == "v1" && seg[2] == "jobs") {
+        if (seg.size() == 3) {
+            if (method == bhttp::verb::post) co_return error_response(req, bhttp::status::bad_request, errc::bad_request, "upload body missing");
+            if (!get) co_return method_not_allowed(req, "GET, HEAD, POST");
+            co_return co_await handle_list_jobs(svc, req);
+        }
+        if (seg.size() == 4) {
+            if (!get) co_return method_not_allowed(req, "GET, HEAD");
+            co_return co_await handle_get_job(svc, req, std::string(seg[3]));
+        }
+    }
+    if (seg.size() == 3 && seg[0] == "thumbs") {
+        if (!get) co_return method_not_allowed(req, "GET, HEAD");
+        co_return handle_thumb(svc, req, seg[1], seg[2]);
+    }
+    if (get && seg.size() <= 1) {
+        auto res = handle_static(req, path == "/" ? "/index.html" : path);
+        co_return res;
+    }
+    co_return error_response(req, bhttp::status::not_found, errc::not_found,
+                             "no route for " + std::string(req.method_string()) + " " + std::string(path));
+}
+
+bool is_upload(const request_header& req) {
+    return req.method() == bhttp::verb::post && path_of(req.target()) == "/api/v1/jobs";
+}
+
+// One connection: read a header, route, write the answer; repeat while keep-alive.
+asio::awaitable<void> session(services& svc, tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    bool keep_alive = true;
+    bool failed = false;
+    try {
+        while (keep_alive) {
+            header_parser parser;
+            parser.header_limit(max_header_bytes);
+            stream.expires_after(header_timeout);
+            auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+            if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+                ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
+                break;
+            if (ec) {
+                // Malformed or oversized header: answer 400/431 once, then close.
+                request_header dummy{bhttp::verb::get, "/", 11};
+                dummy.keep_alive(false);
+                auto status = ec == bhttp::error::header_limit ? bhttp::status::request_header_fields_too_large
+                                                               : bhttp::status::bad_request;
+                stream.expires_after(write_timeout);
+                co_await beast::async_write(stream, error_response(dummy, status, errc::bad_request,
+                                                                   "malformed HTTP request: " + ec.message()),
+                                            asio::as_tuple(asio::use_awaitable));
+                break;
+            }
+            const request_header& req = parser.get();
+            std::optional<bhttp::message_generator> response;
+            if (is_upload(req)) {
+                // The handler marks its answer keep_alive(false) whenever the body was not read whole.
+                response.emplace(co_await handle_upload(svc, stream, buffer, parser));
+            } else {
+                // Any small body is read and dropped; a large one is refused and the connection closed.
+                bhttp::request_parser<bhttp::string_body> body_parser(std::move(parser));
+                body_parser.body_limit(max_small_body);
+                if (!body_parser.is_done()) {
+                    stream.expires_after(body_read_timeout);
+                    auto [bec, bn] = co_await bhttp::async_read(stream, buffer, body_parser, asio::as_tuple(asio::use_awaitable));
+                    if (bec) {
+                        request_header h{body_parser.get().base()};
+                        h.keep_alive(false);
+                        stream.expires_after(write_timeout);
+                        co_await beast::async_write(stream, error_response(h, bhttp::status::payload_too_large,
+                                                                       errc::payload_too_large,
+                                                                       "request body too large or malformed"),
+                                                    asio::as_tuple(asio::use_awaitable));
+                        break;
+                    }
+                }
+                request_header h{body_parser.get().base()};
+                response.emplace(co_await route(svc, h));
+            }
+            keep_alive = response->keep_alive();
+            stream.expires_after(write_timeout);
+            auto [wec, wn] = co_await beast::async_write(stream, std::move(*response), asio::as_tuple(asio::use_awaitable));
+            if (wec) break;
+        }
+    } catch (const std::exception& e) {
+        // A bug: log it; answer 500 without details below, if the connection still works.
+        log::error("session failed", std::string("error=\"") + e.what() + "\"");
+        failed = true;
+    }
+    if (failed) {
+        request_header dummy{bhttp::verb::get, "/", 11};
+        dummy.keep_alive(false);
+        stream.expires_after(write_timeout);
+        co_await beast::async_write(stream, error_response(dummy, bhttp::status::internal_server_error, errc::internal,
+                                                           "internal error"),
+                                    asio::as_tuple(asio::use_awaitable));
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace
+
+server::server(asio::io_context& io, services& svc) : io_(io), svc_(svc), acceptor_(io) {}
+
+tcp::endpoint server::listen(const std::string& address, std::uint16_t port) {
+    tcp::endpoint ep(asio::ip::make_address(address), port);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    return acceptor_.local_endpoint();
+}
+
+void server::start() { asio::co_spawn(io_, accept_loop(), asio::detached); }
+
+void server::stop_accepting() {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+}
+
+asio::awaitable<void> server::accept_loop() {
+    while (acceptor_.is_open()) {
+        auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+            // EMFILE and friends: keep serving the connections we have.
+            log::warn("accept failed", "error=\"" + ec.message() + "\"");
+            continue;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        asio::co_spawn(io_, session(svc_, std::move(socket)), asio::detached);
+    }
+}
+
+}  // namespace quickthumb::http

@@ -1,0 +1,91 @@
+// Thumbnails from the data directory, and the embedded web page.
+#include "handlers.hpp"
+
+#include "quickthumb/job.hpp"
+#include "quickthumb/web_assets.hpp"
+
+#include <boost/beast/http/file_body.hpp>
+
+namespace quickthumb::http {
+
+namespace {
+
+// thumb_<w>x<h>.(jpg|png): checked before any path is built from it.
+bool is_valid_output_name(std::string_view name) {
+    if (!name.starts_with("thumb_")) return false;
+    name.remove_prefix(6);
+    auto dot = name.rfind('.');
+    if (dot == std::string_view::npos) return false;
+    auto ext = name.substr(dot + 1);
+    if (ext != "jpg" && ext != "png") return false;
+    auto dims = name.substr(0, dot);
+    auto x = dims.find('x');
+    if (x == std::string_view::npos || x == 0 || x + 1 == dims.size()) return false;
+    for (std::size_t i = 0; i < dims.size(); ++i)
+        if (i != x && !std::isdigit(static_cast<unsigned char>(dims[i]))) return false;
+    return true;
+}
+
+std::string_view content_type_for(std::string_view path) {
+    if (path.ends_with(".html")) return "text/html; charset=utf-8";
+    if (path.ends_with(".js")) return "text/javascript; charset=utf-8";
+    if (path.ends_with(".css")) return "text/css; charset=utf-8";
+    if (path.ends_with(".svg")) return "image/svg+xml";
+    if (path.ends_with(".png")) return "image/png";
+    if (path.ends_with(".ico")) return "image/x-icon";
+    if (path.ends_with(".json")) return "application/json";
+    return "application/octet-stream";
+}
+
+}  // namespace
+
+bhttp::message_generator handle_thumb(services& svc, const request_header& req, std::string_view id,
+                                      std::string_view name) {
+    if (!is_valid_job_id(id) || !is_valid_output_name(name))
+        return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
+    // Outputs never change once written, so their name is a strong validator.
+    const std::string etag = "\"" + std::string(id) + "-" + std::string(name) + "\"";
+    if (req[bhttp::field::if_none_match] == etag) {
+        bhttp::response<bhttp::empty_body> res{bhttp::status::not_modified, req.version()};
+        res.set(bhttp::field::etag, etag);
+        res.keep_alive(req.keep_alive());
+        return res;
+    }
+    bhttp::file_body::value_type file;
+    beast::error_code ec;
+    file.open(svc.files.thumb_path(std::string(id), std::string(name)).c_str(), beast::file_mode::scan, ec);
+    if (ec) return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
+    const auto size = file.size();
+    bhttp::response<bhttp::file_body> res{std::piecewise_construct, std::make_tuple(std::move(file)),
+                                          std::make_tuple(bhttp::status::ok, req.version())};
+    res.set(bhttp::field::content_type, name.ends_with(".png") ? "image/png" : "image/jpeg");
+    res.set(bhttp::field::etag, etag);
+    res.set(bhttp::field::cache_control, "public, max-age=31536000, immutable");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.content_length(size);
+    res.keep_alive(req.keep_alive());
+    if (req.method() == bhttp::verb::head) {
+        bhttp::response<bhttp::empty_body> head{res.base()};
+        head.content_length(size);
+        return head;
+    }
+    return res;
+}
+
+bhttp::message_generator handle_static(const request_header& req, std::string_view path) {
+    for (const auto& a : web::assets()) {
+        if (a.path != path) continue;
+        bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
+        res.set(bhttp::field::content_type, content_type_for(path));
+        res.set(bhttp::field::cache_control, "no-cache");
+        res.set("X-Content-Type-Options", "nosniff");
+        res.keep_alive(req.keep_alive());
+        if (req.method() != bhttp::verb::head) res.body() = std::string(a.body);
+        res.prepare_payload();
+        if (req.method() == bhttp::verb::head) res.content_length(a.body.size());
+        return res;
+    }
+    return error_response(req, bhttp::status::not_found, errc::not_found, "no such page: " + std::string(path));
+}
+
+}  // namespace quickthumb::http

@@ -1,0 +1,319 @@
+// POST /api/v1/jobs: streams the body to temp files (never the whole upload in memory), then makes
+// the jobs durable (files fsynced and renamed, rows committed) before answering 202.
+#include "handlers.hpp"
+
+#include "quickthumb/job.hpp"
+#include "quickthumb/log.hpp"
+#include "quickthumb/multipart.hpp"
+#include "quickthumb/offload.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/json.hpp>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace quickthumb::http {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t max_files = 100;
+constexpr std::size_t max_fields = 32;
+constexpr std::size_t max_field_bytes = 1024;
+constexpr std::size_t read_chunk = 64 * 1024;
+
+// A file being received under tmp/; removed unless it was committed.
+class temp_file {
+public:
+    explicit temp_file(std::filesystem::path p) : path_(std::move(p)) {
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd_ < 0) error_ = io_failure(errno, "create upload file");
+    }
+    temp_file(const temp_file&) = delete;
+    temp_file& operator=(const temp_file&) = delete;
+    ~temp_file() {
+        close();
+        if (!committed_) ::unlink(path_.c_str());
+    }
+    void write(std::string_view data) {
+        if (error_) return;
+        while (!data.empty()) {
+            ssize_t n = ::write(fd_, data.data(), data.size());
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                error_ = io_failure(errno, "write upload file");
+                return;
+            }
+            data.remove_prefix(static_cast<std::size_t>(n));
+            bytes_ += n;
+        }
+    }
+    void close() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+    const std::filesystem::path& path() const { return path_; }
+    std::int64_t bytes() const { return bytes_; }
+    const std::optional<error>& failure() const { return error_; }
+    void set_committed() { committed_ = true; }
+
+    std::string filename;
+
+private:
+    std::filesystem::path path_;
+    int fd_ = -1;
+    std::int64_t bytes_ = 0;
+    std::optional<error> error_;
+    bool committed_ = false;
+};
+
+// Keeps only a safe display name: no directories, no control characters, bounded length.
+std::string clean_filename(std::string_view name) {
+    if (auto slash = name.find_last_of("/\\"); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+    std::string out;
+    for (char c : name)
+        if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) out += c;
+    if (out.size() > 255) out.resize(255);
+    return out.empty() ? "upload" : out;
+}
+
+bool is_file_field(std::string_view name) { return name == "file" || name == "files" || name == "file[]"; }
+
+std::string_view media_type(std::string_view content_type) {
+    auto semi = content_type.find(';');
+    auto t = content_type.substr(0, semi);
+    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    return t;
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+    return true;
+}
+
+// Receives a multipart body: file parts into temp files, other parts into `fields`.
+struct multipart_sink {
+    const storage& files;
+    std::vector<std::unique_ptr<temp_file>> uploads{};
+    std::multimap<std::string, std::string> fields{};
+    std::optional<error> failure{};
+    temp_file* current_file = nullptr;
+    std::string* current_field = nullptr;
+
+    multipart::callbacks callbacks() {
+        return {
+            [this](const multipart::part_header& h) {
+                current_file = nullptr;
+                current_field = nullptr;
+                if (failure) return;
+                if (is_file_field(h.name)) {
+                    if (uploads.size() >= max_files) {
+                        failure = error{errc::bad_request, "too many files in one upload (at most " +
+                                                               std::to_string(max_files) + ")"};
+                        return;
+                    }
+                    uploads.push_back(std::make_unique<temp_file>(files.temp_path()));
+                    uploads.back()->filename = clean_filename(h.filename.value_or("upload"));
+                    current_file = uploads.back().get();
+                } else {
+                    if (fields.size() >= max_fields) {
+                        failure = error{errc::bad_request, "too many form fields"};
+                        return;
+                    }
+                    current_field = &fields.emplace(h.name, std::string())->second;
+                }
+            },
+            [this](std::string_view data) {
+                if (current_file) {
+                    current_file->write(data);
+                } else if (current_field) {
+                    if (current_field->size() + data.size() > max_field_bytes) {
+                        failure = error{errc::bad_request, "a form field is longer than " +
+                                                               std::to_string(max_field_bytes) + " bytes"};
+                        current_field = nullptr;
+                        return;
+                    }
+                    current_field->append(data);
+                }
+            },
+            [this] {
+                if (current_file) current_file->close();
+                current_file = nullptr;
+                current_field = nullptr;
+            },
+        };
+    }
+};
+
+}  // namespace
+
+asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tcp_stream& stream,
+                                                        beast::flat_buffer& buffer, header_parser& hparser) {
+    // Copy the header: the parser is moved into the body parser below.
+    request_header req = hparser.get();
+    auto refuse = [&](errc code, std::string msg) {
+        req.keep_alive(false);  // the body was not read: the connection cannot be reused
+        return error_response(req, status_for(code), code, std::move(msg));
+    };
+
+    if (!svc.accepting.load()) co_return refuse(errc::shutting_down, "the service is shutting down; try again shortly");
+    if (svc.queue.waiting() >= static_cast<std::int64_t>(svc.cfg.max_backlog)) {
+        req.keep_alive(false);
+        bhttp::response<bhttp::string_body> res{bhttp::status::too_many_requests, req.version()};
+        res.set(bhttp::field::retry_after, "5");
+        res.set(bhttp::field::content_type, "application/json");
+        res.keep_alive(false);
+        res.body() = R"({"error":{"code":"backlog_full","message":"too many jobs are waiting; retry later"}})"
+                     "\n";
+        res.prepare_payload();
+        co_return bhttp::message_generator(std::move(res));
+    }
+    if (auto len = hparser.content_length(); len && *len > svc.cfg.max_upload)
+        co_return refuse(errc::payload_too_large, "the upload is larger than the limit of " +
+                                                      std::to_string(svc.cfg.max_upload) + " bytes");
+
+    auto query = query_fields(req.target());
+    if (!query) co_return refuse(query.error().code, query.error().message);
+
+    const std::string content_type(req[bhttp::field::content_type]);
+    std::optional<std::string> boundary;
+    const bool raw = iequals_prefix(media_type(content_type), "image/") ||
+                     iequals_prefix(media_type(content_type), "application/octet-stream");
+    if (!raw) {
+        boundary = multipart::boundary_from_content_type(content_type);
+        if (!boundary)
+            co_return refuse(errc::unsupported_media_type,
+                             "send multipart/form-data with a 'file' field, or a raw image/* body (got Content-Type '" +
+                                 content_type + "')");
+    }
+
+    // The body: into temp files as it arrives.
+    multipart_sink sink{svc.files};
+    std::optional<multipart::parser> mp;
+    if (boundary) {
+        mp.emplace(*boundary, sink.callbacks());
+    } else {
+        sink.uploads.push_back(std::make_unique<temp_file>(svc.files.temp_path()));
+        auto name = query->find("filename");
+        sink.uploads.back()->filename = clean_filename(name != query->end() ? name->second : "upload");
+        if (name != query->end()) query->erase(name);
+    }
+
+    if (req[bhttp::field::expect] == "100-continue") {
+        // Tell the client to send the body now rather than after its own timeout.
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, req.version()};
+        stream.expires_after(write_timeout);
+        auto [cec, cn] = co_await bhttp::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
+        if (cec) co_return refuse(errc::bad_request, "connection failed");
+    }
+
+    bhttp::request_parser<bhttp::buffer_body> parser(std::move(hparser));
+    parser.body_limit(svc.cfg.max_upload);
+    std::vector<char> chunk(read_chunk);
+    while (!parser.is_done()) {
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        stream.expires_after(body_read_timeout);
+        auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec == bhttp::error::body_limit)
+            co_return refuse(errc::payload_too_large, "the upload is larger than the limit of " +
+                                                          std::to_string(svc.cfg.max_upload) + " bytes");
+        if (ec) co_return refuse(errc::bad_request, "the upload did not arrive whole: " + ec.message());
+        std::string_view got(chunk.data(), chunk.size() - parser.get().body().size);
+        if (mp) {
+            if (auto perr = mp->feed(got)) co_return refuse(errc::bad_request, "malformed multipart body: " + mp->error_message());
+        } else {
+            sink.uploads.back()->write(got);
+        }
+        if (sink.failure) co_return refuse(sink.failure->code, sink.failure->message);
+    }
+    // From here on the whole request has been read: the connection may be kept.
+    if (mp && !mp->done())
+        co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
+                                 "malformed multipart body: it ended before the closing boundary");
+    if (sink.uploads.empty())
+        co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
+                                 "no image in the request: send it as a multipart field named 'file'");
+    for (auto& u : sink.uploads) {
+        u->close();
+        if (u->failure()) co_return error_response(req, *u->failure());
+        if (u->bytes() == 0)
+            co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
+                                     "the file '" + u->filename + "' is empty");
+    }
+
+    // Options: query string and form fields together (the same name twice is refused).
+    auto options = *query;
+    options.insert(sink.fields.begin(), sink.fields.end());
+    auto params = parse_job_params(options);
+    if (!params) co_return error_response(req, params.error());
+
+    std::vector<job> jobs;
+    const auto now = now_ms();
+    for (auto& u : sink.uploads) {
+        job j;
+        j.id = new_job_id();
+        j.created_at = j.updated_at = now;
+        j.source.filename = u->filename;
+        j.source.bytes = u->bytes();
+        j.params = *params;
+        jobs.push_back(std::move(j));
+    }
+
+    // Durable before 202: upload files fsynced and renamed into place, then the rows committed.
+    auto committed = co_await offload(svc.blocking.get_executor(), [&]() -> result<void> {
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+            if (auto r = svc.files.commit_upload(sink.uploads[i]->path(), jobs[i].id); !r) return r;
+            sink.uploads[i]->set_committed();
+        }
+        return {};
+    });
+    auto remove_uploads = [&] {
+        for (const auto& j : jobs) svc.files.remove_job_files(j.id);
+    };
+    if (!committed) {
+        remove_uploads();
+        co_return error_response(req, committed.error());
+    }
+    result<void> inserted = error{errc::internal, "not inserted"};
+    try {
+        inserted = co_await svc.db.insert(jobs);
+    } catch (const std::exception& e) {
+        log::error("job insert failed", std::string("error=\"") + e.what() + "\"");
+        inserted = error{errc::io_error, "the job could not be saved"};
+    }
+    if (!inserted) {
+        remove_uploads();
+        co_return error_response(req, inserted.error());
+    }
+    svc.queue.notify(static_cast<std::int64_t>(jobs.size()));
+    for (const auto& j : jobs)
+        log::info("job queued", "job=" + j.id + " bytes=" + std::to_string(j.source.bytes));
+
+    boost::json::value body;
+    if (jobs.size() == 1) {
+        body = to_json(jobs[0]);
+    } else {
+        boost::json::array arr;
+        for (const auto& j : jobs) arr.push_back(to_json(j));
+        body = boost::json::object{{"jobs", std::move(arr)}};
+    }
+    bhttp::response<bhttp::string_body> res{bhttp::status::accepted, req.version()};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set(bhttp::field::location, "/api/v1/jobs/" + jobs[0].id);
+    res.set(bhttp::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    res.body() = boost::json::serialize(body) + "\n";
+    res.prepare_payload();
+    co_return bhttp::message_generator(std::move(res));
+}
+
+}  // namespace quickthumb::http

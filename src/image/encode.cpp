@@ -1,0 +1,120 @@
+// Encoders: JPEG with libjpeg-turbo, PNG with stb_image_write.
+#include "quickthumb/image.hpp"
+
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>  // jpeglib.h needs FILE
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <optional>
+
+#include <jpeglib.h>
+
+namespace quickthumb::image {
+namespace {
+
+std::optional<error> check_pixels(const pixels& p) {
+    if (p.width <= 0 || p.height <= 0 || (p.channels != 3 && p.channels != 4) ||
+        p.data.size() != std::size_t(p.width) * std::size_t(p.height) * std::size_t(p.channels))
+        return error{errc::internal, "cannot encode a malformed pixel buffer"};
+    return std::nullopt;
+}
+
+// Caller-owned so that a longjmp out of libjpeg skips no destructor; see jpeg_encode_into.
+struct jpeg_encode_state {
+    jpeg_compress_struct cinfo{};
+    jpeg_error_mgr err{};
+    std::jmp_buf jump{};
+    char message[JMSG_LENGTH_MAX]{};
+    unsigned char* out = nullptr;  // malloc'ed by jpeg_mem_dest
+    unsigned long out_size = 0;
+    std::vector<std::uint8_t> row;  // an RGBA row flattened to RGB
+    ~jpeg_encode_state() {
+        jpeg_destroy_compress(&cinfo);
+        std::free(out);
+    }
+};
+
+[[noreturn]] void jpeg_encode_error_exit(j_common_ptr c) {
+    auto* s = static_cast<jpeg_encode_state*>(c->client_data);
+    (*c->err->format_message)(c, s->message);
+    std::longjmp(s->jump, 1);
+}
+
+// Straight alpha composited over white: out = a*c + (1-a)*255.
+void flatten_on_white(const std::uint8_t* in, std::uint8_t* out, int width) {
+    for (int i = 0; i < width; ++i, in += 4, out += 3) {
+        const unsigned a = in[3], inv = 255 - a;
+        for (int k = 0; k < 3; ++k) out[k] = static_cast<std::uint8_t>((in[k] * a + 255 * inv + 127) / 255);
+    }
+}
+
+// No object with a destructor is created in this frame.
+bool jpeg_encode_into(jpeg_encode_state* s, const pixels* p, int quality) {
+    s->cinfo.err = jpeg_std_error(&s->err);
+    s->err.error_exit = jpeg_encode_error_exit;
+    s->cinfo.client_data = s;
+    if (setjmp(s->jump)) return false;
+    jpeg_create_compress(&s->cinfo);
+    jpeg_mem_dest(&s->cinfo, &s->out, &s->out_size);
+    s->cinfo.image_width = static_cast<JDIMENSION>(p->width);
+    s->cinfo.image_height = static_cast<JDIMENSION>(p->height);
+    s->cinfo.input_components = 3;
+    s->cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&s->cinfo);
+    jpeg_set_quality(&s->cinfo, quality, TRUE);
+    s->cinfo.optimize_coding = TRUE;
+    s->cinfo.comp_info[0].h_samp_factor = 2;  // 4:2:0
+    s->cinfo.comp_info[0].v_samp_factor = 2;
+    jpeg_start_compress(&s->cinfo, TRUE);
+    if (p->channels == 4) s->row.resize(std::size_t(p->width) * 3);
+    const std::size_t stride = std::size_t(p->width) * p->channels;
+    while (s->cinfo.next_scanline < s->cinfo.image_height) {
+        // libjpeg takes non-const rows but does not write to them.
+        auto* src = const_cast<std::uint8_t*>(p->data.data() + s->cinfo.next_scanline * stride);
+        if (p->channels == 4) flatten_on_white(src, s->row.data(), p->width);
+        JSAMPROW row = p->channels == 4 ? s->row.data() : src;
+        jpeg_write_scanlines(&s->cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&s->cinfo);
+    return true;
+}
+
+}  // namespace
+
+result<std::vector<std::uint8_t>> encode_jpeg(const pixels& p, int quality) {
+    if (auto bad = check_pixels(p)) return *bad;
+    if (p.width > JPEG_MAX_DIMENSION || p.height > JPEG_MAX_DIMENSION)
+        return error{errc::internal, "the image is too large for JPEG (at most 65500 pixels a side)"};
+    auto state = std::make_unique<jpeg_encode_state>();
+    if (!jpeg_encode_into(state.get(), &p, std::clamp(quality, 1, 100)))
+        return error{errc::internal, std::string("JPEG encoding failed: ") + state->message};
+    return std::vector<std::uint8_t>(state->out, state->out + state->out_size);
+}
+
+result<std::vector<std::uint8_t>> encode_png(const pixels& p) {
+    if (auto bad = check_pixels(p)) return *bad;
+    struct sink {
+        std::vector<std::uint8_t> bytes;
+        bool failed = false;
+    } out;
+    // Called from stb's code: an exception must not unwind through it (it would leak its buffer).
+    auto append = [](void* ctx, void* data, int size) {
+        auto* s = static_cast<sink*>(ctx);
+        try {
+            auto* b = static_cast<const std::uint8_t*>(data);
+            s->bytes.insert(s->bytes.end(), b, b + size);
+        } catch (const std::bad_alloc&) {
+            s->failed = true;
+        }
+    };
+    if (!stbi_write_png_to_func(append, &out, p.width, p.height, p.channels, p.data.data(), p.width * p.channels) ||
+        out.failed)
+        return error{errc::internal, "PNG encoding failed (out of memory)"};
+    return std::move(out.bytes);
+}
+
+}  // namespace quickthumb::image

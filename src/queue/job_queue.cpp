@@ -1,0 +1,65 @@
+#include "quickthumb/job_queue.hpp"
+
+#include "quickthumb/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+namespace quickthumb {
+namespace asio = boost::asio;
+
+job_queue::job_queue(asio::thread_pool& blocking, store& db, std::size_t capacity)
+    : db_(db),
+      strand_(asio::make_strand(blocking.get_executor())),
+      channel_(blocking.get_executor(), capacity),
+      wake_(strand_),
+      capacity_(capacity) {}
+
+void job_queue::start(std::int64_t waiting) {
+    waiting_ = waiting;
+    asio::co_spawn(strand_, feed(), [](std::exception_ptr ep) {
+        if (!ep) return;
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            log::error("feeder stopped", std::string("error=\"") + e.what() + "\"");
+        }
+    });
+}
+
+void job_queue::notify(std::int64_t added) {
+    waiting_.fetch_add(added, std::memory_order_relaxed);
+    asio::post(strand_, [this] {
+        pending_ = true;
+        wake_.cancel();
+    });
+}
+
+void job_queue::close() {
+    asio::post(strand_, [this] {
+        closed_ = true;
+        wake_.cancel();
+        channel_.close();
+    });
+}
+
+asio::awaitable<void> job_queue::feed() {
+    while (!closed_) {
+        // Cleared before the scan: a notify that lands while we are suspended below sets it again.
+        pending_ = false;
+        auto batch = db_.queued_after(last_seq_, static_cast<int>(capacity_));
+        for (auto& [seq, id] : batch) {
+            auto [ec] = co_await channel_.async_send(boost::system::error_code{}, std::move(id),
+                                                     asio::as_tuple(asio::use_awaitable));
+            if (ec || closed_) co_return;  // channel closed: shutting down
+            last_seq_ = seq;
+        }
+        if (batch.empty() && !pending_) {
+            wake_.expires_at(asio::steady_timer::time_point::max());
+            co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+}
+
+}  // namespace quickthumb

@@ -1,0 +1,320 @@
+#include "quickthumb/store.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <stdexcept>
+
+namespace quickthumb {
+namespace {
+
+// Each entry moves the schema one version up; PRAGMA user_version records where a file is.
+const char* const migrations[] = {
+    // v1
+    R"sql(
+    CREATE TABLE jobs(
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        progress INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 3,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        run_after INTEGER NOT NULL DEFAULT 0,
+        error_code TEXT,
+        error_message TEXT,
+        src_filename TEXT NOT NULL DEFAULT '',
+        src_bytes INTEGER NOT NULL DEFAULT 0,
+        src_format TEXT NOT NULL DEFAULT '',
+        src_width INTEGER NOT NULL DEFAULT 0,
+        src_height INTEGER NOT NULL DEFAULT 0,
+        params TEXT NOT NULL,
+        outputs TEXT NOT NULL DEFAULT '[]',
+        idempotency_key TEXT
+    );
+    CREATE INDEX jobs_by_state ON jobs(state, seq);
+    )sql",
+};
+
+constexpr const char* job_columns =
+    "seq, id, state, progress, attempts, max_attempts, created_at, updated_at, run_after, error_code, "
+    "error_message, src_filename, src_bytes, src_format, src_width, src_height, params, outputs";
+
+errc errc_from_name(std::string_view name) {
+    for (int i = 0; i <= static_cast<int>(errc::internal); ++i)
+        if (errc_name(static_cast<errc>(i)) == name) return static_cast<errc>(i);
+    return errc::internal;
+}
+
+job row_to_job(SQLite::Statement& q) {
+    job j;
+    j.seq = q.getColumn(0).getInt64();
+    j.id = q.getColumn(1).getString();
+    j.state = parse_job_state(q.getColumn(2).getString()).value_or(job_state::failed);
+    j.progress = q.getColumn(3).getInt();
+    j.attempts = q.getColumn(4).getInt();
+    j.max_attempts = q.getColumn(5).getInt();
+    j.created_at = q.getColumn(6).getInt64();
+    j.updated_at = q.getColumn(7).getInt64();
+    j.run_after = q.getColumn(8).getInt64();
+    if (!q.getColumn(9).isNull())
+        j.last_error = error{errc_from_name(q.getColumn(9).getString()), q.getColumn(10).getString()};
+    j.source.filename = q.getColumn(11).getString();
+    j.source.bytes = q.getColumn(12).getInt64();
+    j.source.format = q.getColumn(13).getString();
+    j.source.width = q.getColumn(14).getInt();
+    j.source.height = q.getColumn(15).getInt();
+    if (auto p = job_params_from_json(q.getColumn(16).getString())) j.params = *p;
+    j.outputs = outputs_from_json(q.getColumn(17).getString());
+    return j;
+}
+
+void configure(SQLite::Database& db) {
+    db.exec("PRAGMA journal_mode=WAL");
+    // FULL: a commit is on disk before we answer 202 (group commit amortises the fsync).
+    db.exec("PRAGMA synchronous=FULL");
+    db.exec("PRAGMA foreign_keys=ON");
+    db.setBusyTimeout(5000);
+}
+
+std::optional<job_state> current_state(SQLite::Database& db, const std::string& id) {
+    SQLite::Statement q(db, "SELECT state FROM jobs WHERE id = ?");
+    q.bind(1, id);
+    if (!q.executeStep()) return std::nullopt;
+    return parse_job_state(q.getColumn(0).getString());
+}
+
+// Checks the state machine before a transition; returns the refusal, if any.
+std::optional<error> check_transition(SQLite::Database& db, const std::string& id, job_state to) {
+    auto from = current_state(db, id);
+    if (!from) return error{errc::not_found, "no job with id " + id};
+    if (!can_transition(*from, to))
+        return error{errc::bad_request, "job " + id + " is " + std::string(to_string(*from)) + ", it cannot become " +
+                                            std::string(to_string(to))};
+    return std::nullopt;
+}
+
+}  // namespace
+
+store::store(const std::filesystem::path& db_path) : path_(db_path) {
+    const int flags = SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX;
+    writer_db_ = std::make_unique<SQLite::Database>(path_.string(), flags);
+    configure(*writer_db_);
+    migrate(*writer_db_);
+    reader_db_ = std::make_unique<SQLite::Database>(path_.string(), SQLite::OPEN_READONLY | SQLite::OPEN_FULLMUTEX);
+    reader_db_->setBusyTimeout(5000);
+    writer_ = std::thread([this] { writer_loop(); });
+}
+
+store::~store() {
+    {
+        std::lock_guard lk(queue_mutex_);
+        stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+}
+
+void store::migrate(SQLite::Database& db) {
+    int version = db.execAndGet("PRAGMA user_version").getInt();
+    const int latest = static_cast<int>(std::size(migrations));
+    if (version > latest)
+        throw std::runtime_error("database " + path_.string() + " has schema version " + std::to_string(version) +
+                                 ", newer than this quickthumb understands (" + std::to_string(latest) + ")");
+    for (; version < latest; ++version) {
+        SQLite::Transaction tx(db);
+        db.exec(migrations[version]);
+        db.exec("PRAGMA user_version = " + std::to_string(version + 1));
+        tx.commit();
+    }
+}
+
+void store::enqueue(pending p) {
+    {
+        std::lock_guard lk(queue_mutex_);
+        if (!stopping_) {
+            queue_.push_back(std::move(p));
+            p.complete = nullptr;
+        }
+    }
+    if (p.complete) {
+        p.complete(std::make_exception_ptr(std::runtime_error("store is shutting down")));
+        return;
+    }
+    queue_cv_.notify_one();
+}
+
+void store::writer_loop() {
+    SQLite::Database& db = *writer_db_;
+    for (;;) {
+        std::deque<pending> batch;
+        {
+            std::unique_lock lk(queue_mutex_);
+            queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping and drained
+            batch.swap(queue_);
+        }
+        std::vector<std::exception_ptr> outcomes(batch.size());
+        std::exception_ptr commit_error;
+        try {
+            SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                db.exec("SAVEPOINT op");
+                try {
+                    batch[i].run(db);
+                    db.exec("RELEASE op");
+                } catch (...) {
+                    outcomes[i] = std::current_exception();
+                    db.exec("ROLLBACK TO op");
+                    db.exec("RELEASE op");
+                }
+            }
+            tx.commit();
+            ++commits_;
+        } catch (...) {
+            commit_error = std::current_exception();
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) batch[i].complete(commit_error ? commit_error : outcomes[i]);
+    }
+}
+
+boost::asio::awaitable<result<void>> store::insert(std::vector<job> jobs) {
+    return write<result<void>>([jobs = std::move(jobs)](SQLite::Database& db) -> result<void> {
+        SQLite::Statement ins(db,
+                              "INSERT INTO jobs(id, state, progress, attempts, max_attempts, created_at, updated_at, "
+                              "src_filename, src_bytes, params) VALUES(?,?,?,?,?,?,?,?,?,?)");
+        for (const auto& j : jobs) {
+            ins.bind(1, j.id);
+            ins.bind(2, std::string(to_string(j.state)));
+            ins.bind(3, j.progress);
+            ins.bind(4, j.attempts);
+            ins.bind(5, j.max_attempts);
+            ins.bind(6, j.created_at);
+            ins.bind(7, j.updated_at);
+            ins.bind(8, j.source.filename);
+            ins.bind(9, j.source.bytes);
+            ins.bind(10, boost::json::serialize(to_json(j.params)));
+            ins.exec();
+            ins.reset();
+        }
+        return {};
+    });
+}
+
+boost::asio::awaitable<result<job>> store::start(std::string id) {
+    return write<result<job>>([id = std::move(id)](SQLite::Database& db) -> result<job> {
+        if (auto refused = check_transition(db, id, job_state::processing)) return *refused;
+        SQLite::Statement up(db,
+                             "UPDATE jobs SET state='processing', attempts=attempts+1, progress=0, updated_at=? "
+                             "WHERE id=?");
+        up.bind(1, now_ms());
+        up.bind(2, id);
+        up.exec();
+        SQLite::Statement q(db, std::string("SELECT ") + job_columns + " FROM jobs WHERE id=?");
+        q.bind(1, id);
+        q.executeStep();
+        return row_to_job(q);
+    });
+}
+
+boost::asio::awaitable<result<void>> store::set_progress(std::string id, int progress) {
+    return write<result<void>>([id = std::move(id), progress](SQLite::Database& db) -> result<void> {
+        SQLite::Statement up(db, "UPDATE jobs SET progress=?, updated_at=? WHERE id=? AND state='processing'");
+        up.bind(1, progress);
+        up.bind(2, now_ms());
+        up.bind(3, id);
+        up.exec();
+        return {};
+    });
+}
+
+boost::asio::awaitable<result<void>> store::succeed(std::string id, job_source src, std::vector<job_output> outputs) {
+    return write<result<void>>(
+        [id = std::move(id), src = std::move(src), outputs = std::move(outputs)](SQLite::Database& db) -> result<void> {
+            if (auto refused = check_transition(db, id, job_state::succeeded)) return *refused;
+            SQLite::Statement up(db,
+                                 "UPDATE jobs SET state='succeeded', progress=100, updated_at=?, error_code=NULL, "
+                                 "error_message=NULL, src_format=?, src_width=?, src_height=?, outputs=? WHERE id=?");
+            up.bind(1, now_ms());
+            up.bind(2, src.format);
+            up.bind(3, src.width);
+            up.bind(4, src.height);
+            up.bind(5, outputs_to_json(outputs));
+            up.bind(6, id);
+            up.exec();
+            return {};
+        });
+}
+
+boost::asio::awaitable<result<void>> store::fail(std::string id, job_source src, error err) {
+    return write<result<void>>(
+        [id = std::move(id), src = std::move(src), err = std::move(err)](SQLite::Database& db) -> result<void> {
+            if (auto refused = check_transition(db, id, job_state::failed)) return *refused;
+            SQLite::Statement up(db,
+                                 "UPDATE jobs SET state='failed', updated_at=?, error_code=?, error_message=?, "
+                                 "src_format=?, src_width=?, src_height=? WHERE id=?");
+            up.bind(1, now_ms());
+            up.bind(2, std::string(errc_name(err.code)));
+            up.bind(3, err.message);
+            up.bind(4, src.format);
+            up.bind(5, src.width);
+            up.bind(6, src.height);
+            up.bind(7, id);
+            up.exec();
+            return {};
+        });
+}
+
+int store::recover_interrupted() {
+    SQLite::Statement up(*writer_db_,
+                         "UPDATE jobs SET state='queued', progress=0, updated_at=? WHERE state='processing'");
+    up.bind(1, now_ms());
+    return up.exec();
+}
+
+std::optional<job> store::get(const std::string& id) {
+    std::lock_guard lk(reader_mutex_);
+    SQLite::Statement q(*reader_db_, std::string("SELECT ") + job_columns + " FROM jobs WHERE id=?");
+    q.bind(1, id);
+    if (!q.executeStep()) return std::nullopt;
+    return row_to_job(q);
+}
+
+list_page store::list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before) {
+    std::lock_guard lk(reader_mutex_);
+    std::string sql = std::string("SELECT ") + job_columns + " FROM jobs WHERE seq < ?";
+    if (state) sql += " AND state = ?";
+    sql += " ORDER BY seq DESC LIMIT ?";
+    SQLite::Statement q(*reader_db_, sql);
+    int i = 1;
+    q.bind(i++, before.value_or(std::numeric_limits<std::int64_t>::max()));
+    if (state) q.bind(i++, std::string(to_string(*state)));
+    q.bind(i++, limit + 1);  // one more tells whether there is a next page
+    list_page page;
+    while (q.executeStep()) page.jobs.push_back(row_to_job(q));
+    if (static_cast<int>(page.jobs.size()) > limit) {
+        page.jobs.pop_back();
+        page.next_cursor = page.jobs.back().seq;
+    }
+    return page;
+}
+
+std::vector<std::pair<std::int64_t, std::string>> store::queued_after(std::int64_t after, int limit) {
+    std::lock_guard lk(reader_mutex_);
+    SQLite::Statement q(*reader_db_, "SELECT seq, id FROM jobs WHERE state='queued' AND seq > ? ORDER BY seq LIMIT ?");
+    q.bind(1, after);
+    q.bind(2, limit);
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    while (q.executeStep()) out.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
+    return out;
+}
+
+std::int64_t store::count(job_state state) {
+    std::lock_guard lk(reader_mutex_);
+    SQLite::Statement q(*reader_db_, "SELECT count(*) FROM jobs WHERE state=?");
+    q.bind(1, std::string(to_string(state)));
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+}
+
+}  // namespace quickthumb

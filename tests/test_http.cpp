@@ -1,0 +1,274 @@
+// Black-box tests: the real binary on a free port with a temporary data directory.
+#include "quickthumb/image.hpp"
+#include "support/server_process.hpp"
+#include "support/testdata.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include "support/catch_result.hpp"
+#include <csignal>
+
+using namespace qt_test;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A synthetic photo-like image, encoded with the project's own encoder.
+std::string synthetic_jpeg(int w, int h) {
+    quickthumb::image::pixels p{w, h, 3, std::vector<std::uint8_t>(static_cast<std::size_t>(w) * h * 3)};
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            auto* px = &p.data[(static_cast<std::size_t>(y) * w + x) * 3];
+            px[0] = static_cast<std::uint8_t>(x * 255 / w);
+            px[1] = static_cast<std::uint8_t>(y * 255 / h);
+            px[2] = static_cast<std::uint8_t>((x + y) % 256);
+        }
+    auto enc = quickthumb::image::encode_jpeg(p, 90);
+    REQUIRE(enc);
+    return {enc->begin(), enc->end()};
+}
+
+json::object parse_object(const std::string& body) {
+    auto v = json::parse(body);
+    REQUIRE(v.is_object());
+    return v.as_object();
+}
+
+std::string str(const json::value& v) { return std::string(v.as_string()); }
+
+quickthumb::image::header_info header_of(const std::string& bytes) {
+    auto h = quickthumb::image::read_header(
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+    REQUIRE(h);
+    return *h;
+}
+
+}  // namespace
+
+TEST_CASE("http: upload a JPEG / watch it finish / fetch its thumbnail", "[http][e2e]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    auto r = upload(server.port(), {{"file", "photo.jpg", "image/jpeg", synthetic_jpeg(800, 600)}});
+    REQUIRE(r.status == 202);
+    auto job = parse_object(r.body);
+    const std::string id = str(job.at("id"));
+    CHECK(r.headers.at("location") == "/api/v1/jobs/" + id);
+    CHECK(r.headers.at("content-type") == "application/json");
+    CHECK(str(job.at("state")) == "queued");
+    CHECK(str(job.at("source").at("filename")) == "photo.jpg");
+
+    auto done = parse_object(wait_for_final(server.port(), id, 60s));
+    REQUIRE(str(done.at("state")) == "succeeded");
+    CHECK(done.at("progress").as_int64() == 100);
+    CHECK(str(done.at("source").at("format")) == "jpeg");
+    CHECK(done.at("source").at("width").as_int64() == 800);
+    const auto& out = done.at("outputs").as_array().at(0).as_object();
+    CHECK(out.at("width").as_int64() == 256);
+    CHECK(out.at("height").as_int64() == 192);
+
+    auto thumb = http_request(server.port(), "GET", str(out.at("url")));
+    REQUIRE(thumb.status == 200);
+    CHECK(thumb.headers.at("content-type") == "image/jpeg");
+    CHECK(static_cast<std::int64_t>(thumb.body.size()) == out.at("bytes").as_int64());
+    auto h = header_of(thumb.body);
+    CHECK(h.fmt == quickthumb::image::format::jpeg);
+    CHECK(h.width == 256);
+    CHECK(h.height == 192);
+
+    // Thumbnails never change: the ETag revalidates without a body.
+    auto etag = thumb.headers.at("etag");
+    CHECK_THAT(thumb.headers.at("cache-control"), Catch::Contains("immutable"));
+    auto again = http_request(server.port(), "GET", str(out.at("url")), "", {{"If-None-Match", etag}});
+    CHECK(again.status == 304);
+    CHECK(again.body.empty());
+}
+
+TEST_CASE("http: a real photo from the shared test data", "[http][e2e]") {
+    QT_REQUIRE_SHARED_TESTDATA(data);
+    temp_dir dir;
+    server_process server(dir.path());
+    auto bytes = read_file(data / "images" / "exif" / "Landscape_1.jpg");
+    auto r = upload(server.port(), {{"file", "Landscape_1.jpg", "image/jpeg", std::string(bytes.begin(), bytes.end())}});
+    REQUIRE(r.status == 202);
+    auto done = parse_object(wait_for_final(server.port(), str(parse_object(r.body).at("id")), 60s));
+    REQUIRE(str(done.at("state")) == "succeeded");
+    const auto& out = done.at("outputs").as_array().at(0).as_object();
+    CHECK(std::max(out.at("width").as_int64(), out.at("height").as_int64()) == 256);
+    auto thumb = http_request(server.port(), "GET", str(out.at("url")));
+    REQUIRE(thumb.status == 200);
+    CHECK(header_of(thumb.body).fmt == quickthumb::image::format::jpeg);
+}
+
+TEST_CASE("http: options from form fields and the query string", "[http][e2e]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    const auto img = synthetic_jpeg(640, 480);
+
+    auto cover = upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}},
+                        {{"width", "100"}, {"height", "100"}, {"fit", "cover"}, {"format", "png"}});
+    REQUIRE(cover.status == 202);
+    auto byquery = upload(server.port(), {{"file", "b.jpg", "image/jpeg", img}}, {}, "?width=64&quality=50");
+    REQUIRE(byquery.status == 202);
+
+    auto c = parse_object(wait_for_final(server.port(), str(parse_object(cover.body).at("id")), 60s));
+    REQUIRE(str(c.at("state")) == "succeeded");
+    const auto& co = c.at("outputs").as_array().at(0).as_object();
+    CHECK(co.at("width").as_int64() == 100);
+    CHECK(co.at("height").as_int64() == 100);
+    auto png = http_request(server.port(), "GET", str(co.at("url")));
+    CHECK(png.headers.at("content-type") == "image/png");
+    CHECK(header_of(png.body).fmt == quickthumb::image::format::png);
+    CHECK(header_of(png.body).width == 100);
+
+    auto q = parse_object(wait_for_final(server.port(), str(parse_object(byquery.body).at("id")), 60s));
+    REQUIRE(str(q.at("state")) == "succeeded");
+    CHECK(q.at("outputs").as_array().at(0).at("width").as_int64() == 64);
+    CHECK(q.at("outputs").as_array().at(0).at("height").as_int64() == 48);
+    CHECK(q.at("params").at("quality").as_int64() == 50);
+}
+
+TEST_CASE("http: bad options and bad requests get clear errors", "[http]") {
+    temp_dir dir;
+    server_process server(dir.path(), {"--max-upload", "64K"});
+    const auto img = synthetic_jpeg(64, 64);
+    auto expect_error = [](const http_reply& r, int status, const std::string& code, const std::string& words) {
+        CHECK(r.status == status);
+        auto body = parse_object(r.body);
+        CHECK(str(body.at("error").at("code")) == code);
+        CHECK_THAT(str(body.at("error").at("message")), Catch::Contains(words));
+    };
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"width", "-3"}}), 400,
+                 "invalid_option", "width");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"fit", "squash"}}), 400,
+                 "invalid_option", "fit");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {}, "?format=tiff"), 400,
+                 "invalid_option", "format");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"quality", "0"}}), 400,
+                 "invalid_option", "quality");
+    expect_error(upload(server.port(), {}, {{"width", "10"}}), 400, "bad_request", "file");
+    expect_error(upload(server.port(), {{"file", "big.jpg", "image/jpeg", std::string(100 * 1024, 'x')}}), 413,
+                 "payload_too_large", "limit");
+    expect_error(http_request(server.port(), "POST", "/api/v1/jobs", "hello", {{"Content-Type", "text/plain"}}), 415,
+                 "unsupported_media_type", "multipart/form-data");
+    expect_error(http_request(server.port(), "POST", "/api/v1/jobs", "--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nabc",
+                              {{"Content-Type", "multipart/form-data; boundary=x"}}),
+                 400, "bad_request", "closing boundary");
+    expect_error(http_request(server.port(), "GET", "/api/v1/jobs/nope"), 404, "not_found", "nope");
+    expect_error(http_request(server.port(), "GET", "/api/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA"), 404, "not_found", "no job");
+    expect_error(http_request(server.port(), "GET", "/api/v1/jobs?limit=0"), 400, "invalid_option", "limit");
+    expect_error(http_request(server.port(), "GET", "/api/v1/jobs?state=done"), 400, "invalid_option", "state");
+    expect_error(http_request(server.port(), "GET", "/thumbs/..%2f..%2fquickthumb.db/x"), 404, "not_found", "thumbnail");
+    expect_error(http_request(server.port(), "GET", "/thumbs/AAAAAAAAAAAAAAAAAAAAAA/..%2f..%2fquickthumb.db"), 404,
+                 "not_found", "thumbnail");
+    expect_error(http_request(server.port(), "GET", "/no/such/page"), 404, "not_found", "no route");
+    CHECK(http_request(server.port(), "DELETE", "/healthz").status == 405);
+    // The server is still fine after all of that.
+    CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("http: a file that is not an image fails its job with a readable reason", "[http][e2e]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    auto r = upload(server.port(), {{"file", "notes.txt", "text/plain", "these are my notes, not a picture\n"}});
+    REQUIRE(r.status == 202);
+    auto done = parse_object(wait_for_final(server.port(), str(parse_object(r.body).at("id")), 60s));
+    CHECK(str(done.at("state")) == "failed");
+    CHECK(str(done.at("error").at("code")) == "not_an_image");
+    CHECK_THAT(str(done.at("error").at("message")), Catch::Contains("not an image"));
+    CHECK(done.at("outputs").as_array().empty());
+
+    // A truncated JPEG: corrupt, and the service carries on.
+    auto img = synthetic_jpeg(300, 200);
+    auto t = upload(server.port(), {{"file", "cut.jpg", "image/jpeg", img.substr(0, img.size() / 2)}});
+    REQUIRE(t.status == 202);
+    auto cut = parse_object(wait_for_final(server.port(), str(parse_object(t.body).at("id")), 60s));
+    CHECK(str(cut.at("state")) == "failed");
+    CHECK(str(cut.at("error").at("code")) == "corrupt_image");
+    CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("http: raw image body / several files / and the job list", "[http][e2e]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    const auto img = synthetic_jpeg(320, 240);
+    auto raw = http_request(server.port(), "POST", "/api/v1/jobs?filename=raw.jpg", img, {{"Content-Type", "image/jpeg"}});
+    REQUIRE(raw.status == 202);
+    CHECK(str(parse_object(raw.body).at("source").at("filename")) == "raw.jpg");
+
+    auto many = upload(server.port(), {{"file", "1.jpg", "image/jpeg", img}, {"file", "2.jpg", "image/jpeg", img},
+                                       {"file", "../../3.jpg", "image/jpeg", img}});
+    REQUIRE(many.status == 202);
+    auto jobs = parse_object(many.body).at("jobs").as_array();
+    REQUIRE(jobs.size() == 3);
+    CHECK(str(jobs[2].at("source").at("filename")) == "3.jpg");  // no directories kept
+    for (const auto& j : jobs) {
+        auto done = parse_object(wait_for_final(server.port(), str(j.at("id")), 60s));
+        CHECK(str(done.at("state")) == "succeeded");
+    }
+    REQUIRE(str(parse_object(wait_for_final(server.port(), str(parse_object(raw.body).at("id")), 60s)).at("state")) ==
+            "succeeded");
+
+    // Newest first, two per page.
+    auto p1 = parse_object(http_request(server.port(), "GET", "/api/v1/jobs?limit=2").body);
+    auto l1 = p1.at("jobs").as_array();
+    REQUIRE(l1.size() == 2);
+    CHECK(str(l1[0].at("id")) == str(jobs[2].at("id")));
+    CHECK(str(l1[1].at("id")) == str(jobs[1].at("id")));
+    REQUIRE(p1.at("next_cursor").is_string());
+    auto p2 = parse_object(
+        http_request(server.port(), "GET", "/api/v1/jobs?limit=2&cursor=" + str(p1.at("next_cursor"))).body);
+    auto l2 = p2.at("jobs").as_array();
+    REQUIRE(l2.size() == 2);
+    CHECK(str(l2[0].at("id")) == str(jobs[0].at("id")));
+    CHECK(str(l2[1].at("id")) == str(parse_object(raw.body).at("id")));
+    CHECK(p2.at("next_cursor").is_null());
+    auto ok = parse_object(http_request(server.port(), "GET", "/api/v1/jobs?state=succeeded&limit=100").body);
+    CHECK(ok.at("jobs").as_array().size() == 4);
+}
+
+TEST_CASE("http: the page and health", "[http]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    auto health = http_request(server.port(), "GET", "/healthz");
+    CHECK(health.status == 200);
+    auto page = http_request(server.port(), "GET", "/");
+    REQUIRE(page.status == 200);
+    CHECK_THAT(page.headers.at("content-type"), Catch::Contains("text/html"));
+    CHECK_THAT(page.body, Catch::Contains("<script src=\"app.js\"") || Catch::Contains("<script src=\"/app.js\""));
+    auto js = http_request(server.port(), "GET", "/app.js");
+    CHECK(js.status == 200);
+    CHECK_THAT(js.headers.at("content-type"), Catch::Contains("javascript"));
+    CHECK_THAT(js.body, Catch::Contains("api/v1/jobs"));
+}
+
+TEST_CASE("http: jobs accepted before a SIGKILL all finish after a restart", "[http][e2e][recovery]") {
+    temp_dir dir;
+    const auto img = synthetic_jpeg(400, 300);
+    std::vector<std::string> ids;
+    {
+        // No workers: every job stays queued, as if the machine died right after the 202s.
+        server_process server(dir.path(), {"--workers", "0"});
+        for (int i = 0; i < 20; ++i) {
+            auto r = upload(server.port(), {{"file", "p" + std::to_string(i) + ".jpg", "image/jpeg", img}});
+            REQUIRE(r.status == 202);
+            ids.push_back(str(parse_object(r.body).at("id")));
+        }
+        CHECK(server.stop(SIGKILL) == 128 + SIGKILL);
+    }
+    server_process server(dir.path(), {"--workers", "2"});
+    for (const auto& id : ids) {
+        auto done = parse_object(wait_for_final(server.port(), id, 60s));
+        CHECK(str(done.at("state")) == "succeeded");
+    }
+    auto all = parse_object(http_request(server.port(), "GET", "/api/v1/jobs?state=succeeded&limit=100").body);
+    CHECK(all.at("jobs").as_array().size() == ids.size());
+}
+
+TEST_CASE("http: SIGTERM stops the service cleanly", "[http]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
+    CHECK(server.stop(SIGTERM) == 0);
+    CHECK_THAT(server.output(), Catch::Contains("shutting down"));
+}

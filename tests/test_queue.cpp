@@ -1,0 +1,69 @@
+#include "quickthumb/job_queue.hpp"
+#include "support/run_for.hpp"
+#include "support/server_process.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <catch2/catch.hpp>
+#include "support/catch_result.hpp"
+
+using namespace quickthumb;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+job make_job() {
+    job j;
+    j.id = new_job_id();
+    j.created_at = j.updated_at = now_ms();
+    return j;
+}
+}  // namespace
+
+TEST_CASE("queue: the feeder hands every queued job over once / in order / through a small channel", "[queue]") {
+    qt_test::temp_dir dir;
+    store db(dir.path() / "q.db");
+    asio::thread_pool blocking(2);
+    job_queue queue(blocking, db, 2);  // far smaller than the backlog
+    asio::io_context io;
+
+    std::vector<std::string> before, after;
+    for (int i = 0; i < 10; ++i) before.push_back(make_job().id);
+    for (int i = 0; i < 15; ++i) after.push_back(make_job().id);
+
+    std::vector<std::string> received;
+    qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+        std::vector<job> first;
+        for (auto& id : before) { job j = make_job(); j.id = id; first.push_back(j); }
+        {
+            auto r_ = co_await db.insert(first);
+            REQUIRE(r_);
+        }
+        queue.start(db.count(job_state::queued));
+        CHECK(queue.waiting() == 10);
+        for (int i = 0; i < 10; ++i) {
+            auto [ec, id] = co_await queue.jobs().async_receive(asio::as_tuple(asio::use_awaitable));
+            REQUIRE_FALSE(ec);
+            received.push_back(id);
+        }
+        // Jobs that arrive later wake the feeder.
+        std::vector<job> second;
+        for (auto& id : after) { job j = make_job(); j.id = id; second.push_back(j); }
+        {
+            auto r_ = co_await db.insert(second);
+            REQUIRE(r_);
+        }
+        queue.notify(15);
+        for (int i = 0; i < 15; ++i) {
+            auto [ec, id] = co_await queue.jobs().async_receive(asio::as_tuple(asio::use_awaitable));
+            REQUIRE_FALSE(ec);
+            received.push_back(id);
+        }
+        queue.close();
+        auto [ec, id] = co_await queue.jobs().async_receive(asio::as_tuple(asio::use_awaitable));
+        CHECK(ec);  // closed, nothing more
+    }(), 20s);
+    std::vector<std::string> expected = before;
+    expected.insert(expected.end(), after.begin(), after.end());
+    CHECK(received == expected);
+    blocking.join();
+}

@@ -1,0 +1,304 @@
+#include "quickthumb/job.hpp"
+#include "quickthumb/store.hpp"
+#include "support/run_for.hpp"
+#include "support/server_process.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include "support/catch_result.hpp"
+#include <set>
+
+using namespace quickthumb;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+TEST_CASE("job state machine", "[store]") {
+    using enum job_state;
+    CHECK(can_transition(queued, processing));
+    CHECK(can_transition(queued, cancelled));
+    CHECK_FALSE(can_transition(queued, succeeded));
+    CHECK_FALSE(can_transition(queued, failed));
+    CHECK(can_transition(processing, succeeded));
+    CHECK(can_transition(processing, failed));
+    CHECK(can_transition(processing, queued));
+    CHECK_FALSE(can_transition(succeeded, queued));
+    CHECK_FALSE(can_transition(succeeded, processing));
+    CHECK(can_transition(failed, queued));
+    CHECK(can_transition(cancelled, queued));
+    CHECK_FALSE(can_transition(failed, processing));
+    for (auto s : {queued, processing, succeeded, failed, cancelled}) CHECK(parse_job_state(to_string(s)) == s);
+    CHECK_FALSE(parse_job_state("done"));
+    CHECK(is_final(succeeded));
+    CHECK_FALSE(is_final(processing));
+}
+
+TEST_CASE("job params: defaults and validation", "[store]") {
+    auto p = parse_job_params({});
+    REQUIRE(p);
+    CHECK(p->width == 256);
+    CHECK(p->height == 256);
+    CHECK(p->fit == fit_mode::contain);
+    CHECK(p->format == output_format::jpeg);
+
+    auto w = parse_job_params({{"width", "100"}});
+    REQUIRE(w);
+    CHECK(w->width == 100);
+    CHECK(w->height == 0);  // the aspect ratio decides
+
+    auto full = parse_job_params({{"width", "100"}, {"height", "50"}, {"fit", "cover"}, {"format", "png"}, {"quality", "90"}});
+    REQUIRE(full);
+    CHECK(full->fit == fit_mode::cover);
+    CHECK(full->format == output_format::png);
+    CHECK(full->quality == 90);
+
+    auto bad = [](std::multimap<std::string, std::string> f) {
+        auto r = parse_job_params(f);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == errc::invalid_option);
+        return r.error().message;
+    };
+    CHECK_THAT(bad({{"width", "0"}}), Catch::Contains("width"));
+    CHECK_THAT(bad({{"width", "abc"}}), Catch::Contains("width"));
+    CHECK_THAT(bad({{"height", "99999"}}), Catch::Contains("height"));
+    CHECK_THAT(bad({{"quality", "101"}}), Catch::Contains("quality"));
+    CHECK_THAT(bad({{"fit", "stretch"}}), Catch::Contains("contain"));
+    CHECK_THAT(bad({{"format", "gif"}}), Catch::Contains("format"));
+    CHECK_THAT(bad({{"colour", "red"}}), Catch::Contains("unknown option"));
+    CHECK_THAT(bad({{"width", "1"}, {"width", "2"}}), Catch::Contains("more than once"));
+    CHECK_THAT(bad({{"width", "100"}, {"fit", "cover"}}), Catch::Contains("both"));
+}
+
+TEST_CASE("job ids are 22 url-safe characters and unique", "[store]") {
+    std::set<std::string> seen;
+    for (int i = 0; i < 1000; ++i) {
+        auto id = new_job_id();
+        CHECK(is_valid_job_id(id));
+        seen.insert(id);
+    }
+    CHECK(seen.size() == 1000);
+    CHECK_FALSE(is_valid_job_id("../../etc/passwd"));
+    CHECK_FALSE(is_valid_job_id(""));
+    CHECK_FALSE(is_valid_job_id("aaaaaaaaaaaaaaaaaaaaa/"));
+}
+
+TEST_CASE("job JSON round trip of params and outputs", "[store]") {
+    job j;
+    j.id = new_job_id();
+    j.state = job_state::succeeded;
+    j.outputs = {{"thumb_256x128.jpg", 256, 128, 1234}};
+    j.last_error = error{errc::corrupt_image, "bad"};
+    auto o = to_json(j);
+    CHECK(o.at("state").as_string() == "succeeded");
+    CHECK(o.at("outputs").as_array()[0].as_object().at("url").as_string() == "/thumbs/" + j.id + "/thumb_256x128.jpg");
+    CHECK(o.at("error").as_object().at("code").as_string() == "corrupt_image");
+    auto back = job_params_from_json(boost::json::serialize(to_json(j.params)));
+    REQUIRE(back);
+    CHECK(back->width == j.params.width);
+    auto outs = outputs_from_json(outputs_to_json(j.outputs));
+    REQUIRE(outs.size() == 1);
+    CHECK(outs[0].name == "thumb_256x128.jpg");
+    CHECK(outs[0].bytes == 1234);
+}
+
+namespace {
+job make_job(std::string name = "a.jpg") {
+    job j;
+    j.id = new_job_id();
+    j.created_at = j.updated_at = now_ms();
+    j.source.filename = std::move(name);
+    j.source.bytes = 10;
+    return j;
+}
+}  // namespace
+
+TEST_CASE("store: schema is migrated and versioned", "[store]") {
+    qt_test::temp_dir dir;
+    auto path = dir.path() / "q.db";
+    { store s(path); }
+    { store s(path); }  // reopening an up-to-date file is a no-op
+    SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+    CHECK(db.execAndGet("PRAGMA user_version").getInt() == store::schema_version);
+    CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+    db.exec("PRAGMA user_version = 99");
+    CHECK_THROWS_WITH(store(path), Catch::Contains("newer"));
+}
+
+TEST_CASE("store: a job's life through the state machine", "[store]") {
+    qt_test::temp_dir dir;
+    store s(dir.path() / "q.db");
+    asio::io_context io;
+    job j = make_job();
+    // Built outside the coroutine: GCC 12 rejects initializer lists inside one ("array used as initializer").
+    const job_source src{"a.jpg", 10, "jpeg", 800, 600};
+    const std::vector<job_output> outs{{"thumb_256x192.jpg", 256, 192, 999}};
+    const error boom{errc::io_error, "x"};
+    qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+        {
+            auto r_ = co_await s.insert(std::vector<job>(1, j));
+            REQUIRE(r_);
+        }
+        auto got = s.get(j.id);
+        REQUIRE(got);
+        CHECK(got->state == job_state::queued);
+        CHECK(got->source.filename == std::string_view("a.jpg"));
+
+        auto started = co_await s.start(j.id);
+        REQUIRE(started);
+        CHECK(started->state == job_state::processing);
+        CHECK(started->attempts == 1);
+
+        // A second start is refused: the job is not queued any more.
+        auto again = co_await s.start(j.id);
+        REQUIRE_FALSE(again);
+        CHECK(again.error().code == errc::bad_request);
+
+        {
+            auto r_ = co_await s.set_progress(j.id, 50);
+            REQUIRE(r_);
+        }
+        CHECK(s.get(j.id)->progress == 50);
+
+        {
+            auto r_ = co_await s.succeed(j.id, src, outs);
+            REQUIRE(r_);
+        }
+        auto done = s.get(j.id);
+        CHECK(done->state == job_state::succeeded);
+        CHECK(done->progress == 100);
+        CHECK(done->source.width == 800);
+        REQUIRE(done->outputs.size() == 1);
+        CHECK(done->outputs[0].height == 192);
+
+        // succeeded is final
+        auto refail = co_await s.fail(j.id, src, boom);
+        CHECK_FALSE(refail);
+        auto missing = co_await s.start(new_job_id());
+        REQUIRE_FALSE(missing);
+        CHECK(missing.error().code == errc::not_found);
+    }(), 10s);
+}
+
+TEST_CASE("store: failure keeps the error and recovery re-queues interrupted jobs", "[store]") {
+    qt_test::temp_dir dir;
+    auto path = dir.path() / "q.db";
+    job a = make_job("a"), b = make_job("b"), c = make_job("c");
+    const error truncated{errc::corrupt_image, "truncated JPEG"};
+    const std::vector<job> abc{a, b, c};
+    const job_source no_source{};
+    {
+        store s(path);
+        asio::io_context io;
+        qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+            {
+                auto r_ = co_await s.insert(abc);
+                REQUIRE(r_);
+            }
+            {
+                auto r_ = co_await s.start(a.id);
+                REQUIRE(r_);
+            }
+            {
+                auto r_ = co_await s.start(b.id);
+                REQUIRE(r_);
+            }
+            {
+                auto r_ = co_await s.fail(b.id, no_source, truncated);
+                REQUIRE(r_);
+            }
+        }(), 10s);
+    }
+    store s(path);  // "restart"
+    CHECK(s.recover_interrupted() == 1);
+    CHECK(s.get(a.id)->state == job_state::queued);
+    CHECK(s.get(a.id)->attempts == 1);
+    auto failed = s.get(b.id);
+    CHECK(failed->state == job_state::failed);
+    REQUIRE(failed->last_error);
+    CHECK(failed->last_error->code == errc::corrupt_image);
+    CHECK(failed->last_error->message == "truncated JPEG");
+    CHECK(s.count(job_state::queued) == 2);
+    auto q = s.queued_after(0, 10);
+    REQUIRE(q.size() == 2);
+    CHECK(q[0].second == a.id);  // arrival order
+    CHECK(q[1].second == c.id);
+    CHECK(s.queued_after(q[0].first, 10).size() == 1);
+}
+
+TEST_CASE("store: list is newest first and paginates with a cursor", "[store]") {
+    qt_test::temp_dir dir;
+    store s(dir.path() / "q.db");
+    asio::io_context io;
+    std::vector<job> jobs;
+    for (int i = 0; i < 7; ++i) jobs.push_back(make_job("f" + std::to_string(i)));
+    qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+        {
+            auto r_ = co_await s.insert(jobs);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.start(jobs[6].id);
+            REQUIRE(r_);
+        }
+    }(), 10s);
+    auto p1 = s.list(std::nullopt, 3, std::nullopt);
+    REQUIRE(p1.jobs.size() == 3);
+    CHECK(p1.jobs[0].id == jobs[6].id);
+    REQUIRE(p1.next_cursor);
+    auto p2 = s.list(std::nullopt, 3, p1.next_cursor);
+    REQUIRE(p2.jobs.size() == 3);
+    CHECK(p2.jobs[0].id == jobs[3].id);
+    auto p3 = s.list(std::nullopt, 3, p2.next_cursor);
+    REQUIRE(p3.jobs.size() == 1);
+    CHECK(p3.jobs[0].id == jobs[0].id);
+    CHECK_FALSE(p3.next_cursor);
+    auto processing = s.list(job_state::processing, 10, std::nullopt);
+    REQUIRE(processing.jobs.size() == 1);
+    CHECK(processing.jobs[0].id == jobs[6].id);
+}
+
+TEST_CASE("store: concurrent writes are group-committed and each is durable", "[store]") {
+    qt_test::temp_dir dir;
+    auto path = dir.path() / "q.db";
+    constexpr int n = 200;
+    std::vector<std::string> ids;
+    {
+        store s(path);
+        asio::io_context io;
+        int done = 0;
+        for (int i = 0; i < n; ++i) {
+            job j = make_job();
+            ids.push_back(j.id);
+            asio::co_spawn(io, [&s, &done, j]() -> asio::awaitable<void> {
+                auto r = co_await s.insert(std::vector<job>(1, j));
+                if (r) ++done;
+            }, asio::detached);
+        }
+        io.run_for(30s);
+        REQUIRE(done == n);
+        // 200 inserts issued at once share transactions instead of paying one fsync each.
+        CHECK(s.commits() < n / 2);
+        // A write that throws is rolled back alone; its neighbours in the batch commit.
+        qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+            job dup = make_job();
+            dup.id = ids[0];  // UNIQUE violation
+            bool threw = false;
+            try {
+                co_await s.insert(std::vector<job>(1, dup));
+            } catch (const std::exception&) {
+                threw = true;
+            }
+            CHECK(threw);
+            job fresh = make_job();
+            {
+                auto r_ = co_await s.insert(std::vector<job>(1, fresh));
+                REQUIRE(r_);
+            }
+            ids.push_back(fresh.id);
+        }(), 10s);
+    }
+    store again(path);
+    for (const auto& id : ids) CHECK(again.get(id));
+    CHECK(again.count(job_state::queued) == n + 1);
+}

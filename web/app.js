@@ -1,0 +1,471 @@
+// quickthumb web page: upload images and watch their jobs.
+// No dependencies, no build step. Job data is user input: it only ever reaches the DOM via textContent
+// and attributes set from checked values, never via innerHTML.
+'use strict';
+
+(function () {
+  const API_JOBS = 'api/v1/jobs';
+  const POLL_MS = 1000;
+  const POLL_MAX_BACKOFF_MS = 15000;
+  const LIST_LIMIT = 50;
+  const OPTION_FIELDS = ['width', 'height', 'fit', 'format', 'quality'];
+  const STATES = ['queued', 'processing', 'succeeded', 'failed', 'cancelled'];
+
+  const $ = (id) => document.getElementById(id);
+  const form = $('upload-form');
+  const fileInput = $('file-input');
+  const dropZone = $('drop-zone');
+  const selectedText = $('selected-files');
+  const uploadButton = $('upload-button');
+  const clearButton = $('clear-button');
+  const uploadStatus = $('upload-status');
+  const uploadError = $('upload-error');
+  const jobList = $('job-list');
+  const jobsEmpty = $('jobs-empty');
+  const pollStatus = $('poll-status');
+  const pollText = $('poll-text');
+  const template = $('job-template');
+
+  /** Files chosen by the picker or dropped, in the order they came. */
+  let selectedFiles = [];
+  /** id -> { el, refs, sig, outputsSig } */
+  const rendered = new Map();
+
+  // ---------- small helpers ----------
+
+  function formatBytes(n) {
+    if (typeof n !== 'number' || !isFinite(n) || n < 0) return '';
+    if (n < 1024) return n + ' B';
+    const units = ['KB', 'MB', 'GB', 'TB'];
+    let v = n;
+    let i = -1;
+    do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
+    return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + ' ' + units[i];
+  }
+
+  function isPositiveInt(n) {
+    return typeof n === 'number' && Number.isInteger(n) && n > 0;
+  }
+
+  function dims(w, h) {
+    return isPositiveInt(w) && isPositiveInt(h) ? w + '×' + h : '';
+  }
+
+  function formatTime(iso) {
+    if (typeof iso !== 'string') return '';
+    const d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    const sameDay = d.toDateString() === new Date().toDateString();
+    return sameDay
+      ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+      : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+  }
+
+  /** Only same-origin absolute paths are used as URLs ("/thumbs/..."), never "//host" or "javascript:". */
+  function safePath(url) {
+    return typeof url === 'string' && url.startsWith('/') && !url.startsWith('//') && !url.includes('\\')
+      ? url : null;
+  }
+
+  function str(v) {
+    return typeof v === 'string' ? v : (v === null || v === undefined ? '' : String(v));
+  }
+
+  function show(el, on) {
+    el.hidden = !on;
+  }
+
+  // ---------- file selection and drag & drop ----------
+
+  function isImage(file) {
+    // Some platforms report an empty type; let the server decide for those.
+    return !file.type || file.type.startsWith('image/');
+  }
+
+  function setFiles(files) {
+    const all = Array.from(files);
+    selectedFiles = all.filter(isImage);
+    const skipped = all.length - selectedFiles.length;
+    if (selectedFiles.length === 0) {
+      selectedText.textContent = skipped ? 'Those were not images. No files selected.' : 'No files selected.';
+    } else {
+      const total = selectedFiles.reduce((s, f) => s + f.size, 0);
+      const names = selectedFiles.length <= 3
+        ? selectedFiles.map((f) => f.name).join(', ')
+        : selectedFiles.slice(0, 3).map((f) => f.name).join(', ') + ' and ' + (selectedFiles.length - 3) + ' more';
+      selectedText.textContent = selectedFiles.length + (selectedFiles.length === 1 ? ' file' : ' files') +
+        ' (' + formatBytes(total) + '): ' + names + (skipped ? ' — skipped ' + skipped + ' non-image file(s)' : '');
+    }
+    dropZone.classList.toggle('has-files', selectedFiles.length > 0);
+    hideError();
+  }
+
+  fileInput.addEventListener('change', () => setFiles(fileInput.files || []));
+
+  let dragDepth = 0;
+  dropZone.addEventListener('dragenter', (e) => {
+    e.preventDefault();
+    dragDepth++;
+    dropZone.classList.add('dragging');
+  });
+  dropZone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+  });
+  dropZone.addEventListener('dragleave', () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) dropZone.classList.remove('dragging');
+  });
+  dropZone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    dragDepth = 0;
+    dropZone.classList.remove('dragging');
+    if (e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files.length) {
+      fileInput.value = '';
+      setFiles(e.dataTransfer.files);
+    }
+  });
+  // A file dropped next to the zone would make the browser navigate away to it.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+
+  clearButton.addEventListener('click', () => {
+    form.reset();
+    fileInput.value = '';
+    setFiles([]);
+    hideStatus();
+  });
+
+  // ---------- upload ----------
+
+  function showError(msg) {
+    uploadError.textContent = msg;
+    show(uploadError, true);
+  }
+  function hideError() {
+    uploadError.textContent = '';
+    show(uploadError, false);
+  }
+  function showStatus(msg) {
+    uploadStatus.textContent = msg;
+    show(uploadStatus, true);
+  }
+  function hideStatus() {
+    uploadStatus.textContent = '';
+    show(uploadStatus, false);
+  }
+
+  /** Reads {"error":{"code","message"}} from a failed response, falling back to the status line. */
+  async function errorMessage(res) {
+    let text = '';
+    try { text = await res.text(); } catch (_) { /* ignore */ }
+    let msg = '';
+    try {
+      const body = JSON.parse(text);
+      if (body && body.error) {
+        msg = str(body.error.message) || str(body.error.code);
+        if (body.error.code && body.error.message) msg += ' (' + str(body.error.code) + ')';
+      }
+    } catch (_) { /* not JSON */ }
+    if (!msg) msg = text.trim().slice(0, 300) || res.statusText || 'request failed';
+    let out = 'Upload failed: ' + msg + ' [HTTP ' + res.status + ']';
+    const retry = res.headers.get('Retry-After');
+    if (retry) out += ' — try again in ' + retry + ' s';
+    return out;
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    hideError();
+    hideStatus();
+    if (selectedFiles.length === 0) {
+      showError('Choose at least one image first.');
+      fileInput.focus();
+      return;
+    }
+    for (const name of OPTION_FIELDS) {
+      const input = form.elements.namedItem(name);
+      if (input && !input.checkValidity()) {
+        input.reportValidity();
+        const label = form.querySelector('label[for="' + input.id + '"]');
+        showError((label ? label.textContent : name) + ': ' + input.validationMessage);
+        input.focus();
+        return;
+      }
+    }
+
+    const data = new FormData();
+    // Options first: a streaming multipart parser knows them before the file bytes arrive.
+    for (const name of OPTION_FIELDS) {
+      const input = form.elements.namedItem(name);
+      const value = input ? input.value.trim() : '';
+      if (value !== '') data.append(name, value);
+    }
+    for (const f of selectedFiles) data.append('file', f, f.name);
+
+    const count = selectedFiles.length;
+    uploadButton.disabled = true;
+    form.setAttribute('aria-busy', 'true');
+    uploadButton.textContent = 'Uploading…';
+    showStatus('Uploading ' + count + (count === 1 ? ' file…' : ' files…'));
+    try {
+      const res = await fetch(API_JOBS, { method: 'POST', body: data, headers: { Accept: 'application/json' } });
+      if (!res.ok) {
+        hideStatus();
+        showError(await errorMessage(res));
+        return;
+      }
+      const body = await res.json().catch(() => null);
+      const jobs = body && Array.isArray(body.jobs) ? body.jobs : body && body.id ? [body] : [];
+      for (const job of jobs) upsertJob(job, true);
+      updateEmpty();
+      showStatus('Uploaded ' + count + (count === 1 ? ' file' : ' files') + '. Thumbnails will appear below.');
+      fileInput.value = '';
+      setFiles([]);
+      pollSoon(0);
+    } catch (err) {
+      hideStatus();
+      showError('Upload failed: could not reach the server (' + str(err && err.message) + ').');
+    } finally {
+      uploadButton.disabled = false;
+      uploadButton.textContent = 'Upload';
+      form.removeAttribute('aria-busy');
+    }
+  });
+
+  // ---------- job rendering ----------
+
+  function createJobElement() {
+    const el = template.content.firstElementChild.cloneNode(true);
+    return {
+      el,
+      refs: {
+        preview: el.querySelector('.job-preview'),
+        placeholder: el.querySelector('.job-placeholder'),
+        name: el.querySelector('.job-name'),
+        badge: el.querySelector('.badge'),
+        meta: el.querySelector('.job-meta'),
+        progressBox: el.querySelector('.job-progress'),
+        progress: el.querySelector('progress'),
+        progressText: el.querySelector('.job-progress-text'),
+        error: el.querySelector('.job-error'),
+        outputs: el.querySelector('.job-outputs'),
+      },
+      sig: '',
+      outputsSig: '',
+    };
+  }
+
+  function jobState(job) {
+    return STATES.includes(job.state) ? job.state : 'unknown';
+  }
+
+  function renderOutputs(entry, job, name) {
+    const outputs = Array.isArray(job.outputs) ? job.outputs : [];
+    const usable = outputs.filter((o) => o && safePath(o.url));
+    const sig = JSON.stringify(usable.map((o) => [o.url, o.width, o.height, o.bytes, o.name]));
+    if (sig === entry.outputsSig) return;
+    entry.outputsSig = sig;
+
+    const { preview, placeholder, outputs: list } = entry.refs;
+    list.replaceChildren();
+    const oldImg = preview.querySelector('img');
+    if (usable.length === 0) {
+      if (oldImg) oldImg.remove();
+      show(placeholder, true);
+      show(list, false);
+      return;
+    }
+
+    // The first output is the preview; every output gets a link with its size.
+    const first = usable[0];
+    const firstUrl = safePath(first.url);
+    let img = oldImg;
+    if (!img) {
+      img = document.createElement('img');
+      img.decoding = 'async';
+      img.loading = 'lazy';
+      preview.appendChild(img);
+    }
+    if (img.getAttribute('src') !== firstUrl) img.setAttribute('src', firstUrl);
+    if (isPositiveInt(first.width) && isPositiveInt(first.height)) {
+      img.width = first.width;
+      img.height = first.height;
+    }
+    img.alt = 'Thumbnail of ' + name;
+    show(placeholder, false);
+
+    for (const o of usable) {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = safePath(o.url);
+      a.target = '_blank';
+      a.rel = 'noopener';
+      a.textContent = str(o.name) || 'thumbnail';
+      li.appendChild(a);
+      const info = [dims(o.width, o.height), formatBytes(o.bytes)].filter(Boolean).join(' · ');
+      if (info) {
+        const span = document.createElement('span');
+        span.className = 'muted';
+        span.textContent = ' ' + info;
+        li.appendChild(span);
+      }
+      list.appendChild(li);
+    }
+    show(list, true);
+  }
+
+  function renderJob(entry, job) {
+    const state = jobState(job);
+    const src = job.source && typeof job.source === 'object' ? job.source : {};
+    const name = str(src.filename) || 'untitled';
+    const { el, refs } = entry;
+
+    el.dataset.state = state;
+    refs.name.textContent = name;
+    refs.name.title = name;
+    refs.badge.textContent = state;
+    refs.badge.className = 'badge badge-' + state;
+
+    const meta = [];
+    if (src.format) meta.push(str(src.format).toUpperCase());
+    const d = dims(src.width, src.height);
+    if (d) meta.push(d);
+    const b = formatBytes(src.bytes);
+    if (b) meta.push(b);
+    const t = formatTime(job.created_at);
+    if (t) meta.push(t);
+    if (typeof job.attempts === 'number' && job.attempts > 1) {
+      meta.push('attempt ' + job.attempts + (typeof job.max_attempts === 'number' ? '/' + job.max_attempts : ''));
+    }
+    refs.meta.textContent = meta.join(' · ');
+
+    const progress = typeof job.progress === 'number' && isFinite(job.progress)
+      ? Math.max(0, Math.min(100, Math.round(job.progress))) : 0;
+    const active = state === 'queued' || state === 'processing';
+    show(refs.progressBox, active);
+    if (active) {
+      if (state === 'queued' && progress === 0) {
+        refs.progress.removeAttribute('value'); // indeterminate while waiting
+        refs.progressText.textContent = 'waiting';
+      } else {
+        refs.progress.value = progress;
+        refs.progressText.textContent = progress + '%';
+      }
+      refs.progress.setAttribute('aria-label', 'Progress of ' + name);
+    }
+
+    const err = job.error && typeof job.error === 'object' ? job.error : null;
+    if (err && (state === 'failed' || state === 'cancelled' || state === 'queued')) {
+      const msg = str(err.message) || str(err.code) || 'unknown error';
+      refs.error.textContent = (state === 'queued' ? 'Will retry: ' : '') + msg +
+        (err.code && err.message ? ' (' + str(err.code) + ')' : '');
+      show(refs.error, true);
+    } else {
+      refs.error.textContent = '';
+      show(refs.error, false);
+    }
+
+    renderOutputs(entry, job, name);
+  }
+
+  /** Creates or updates the element of one job; returns its entry. */
+  function upsertJob(job, prepend) {
+    if (!job || typeof job.id !== 'string' || job.id === '') return null;
+    let entry = rendered.get(job.id);
+    if (!entry) {
+      entry = createJobElement();
+      entry.el.dataset.id = job.id;
+      rendered.set(job.id, entry);
+      if (prepend) jobList.prepend(entry.el);
+      else jobList.appendChild(entry.el);
+    }
+    const sig = JSON.stringify(job);
+    if (sig !== entry.sig) {
+      entry.sig = sig;
+      renderJob(entry, job);
+    }
+    return entry;
+  }
+
+  /** Makes the list match the server's page: update in place, keep order, drop what is gone. */
+  function applyJobList(jobs) {
+    const seen = new Set();
+    let prev = null;
+    for (const job of jobs) {
+      const entry = upsertJob(job, false);
+      if (!entry) continue;
+      seen.add(job.id);
+      // Move a node only when it is out of place, so images are not re-laid out for nothing.
+      const want = prev ? prev.nextElementSibling : jobList.firstElementChild;
+      if (want !== entry.el) jobList.insertBefore(entry.el, want);
+      prev = entry.el;
+    }
+    for (const [id, entry] of rendered) {
+      if (!seen.has(id)) {
+        entry.el.remove();
+        rendered.delete(id);
+      }
+    }
+    updateEmpty();
+  }
+
+  function updateEmpty() {
+    show(jobsEmpty, rendered.size === 0);
+  }
+
+  // ---------- polling ----------
+
+  let pollTimer = null;
+  let inFlight = false;
+  let failures = 0;
+
+  function setPollStatus(kind, text) {
+    pollStatus.dataset.kind = kind;
+    pollText.textContent = text;
+  }
+
+  function pollSoon(delay) {
+    if (pollTimer !== null) clearTimeout(pollTimer);
+    pollTimer = null;
+    if (document.hidden) return;
+    pollTimer = setTimeout(poll, delay);
+  }
+
+  async function poll() {
+    pollTimer = null;
+    if (document.hidden) return;
+    if (inFlight) return;
+    inFlight = true;
+    try {
+      const res = await fetch(API_JOBS + '?limit=' + LIST_LIMIT, {
+        headers: { Accept: 'application/json' },
+        cache: 'no-store',
+      });
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      const body = await res.json();
+      applyJobList(body && Array.isArray(body.jobs) ? body.jobs : []);
+      failures = 0;
+      setPollStatus('live', 'Live');
+    } catch (err) {
+      failures++;
+      setPollStatus('error', 'Cannot reach the server, retrying…');
+    } finally {
+      inFlight = false;
+    }
+    const delay = failures ? Math.min(POLL_MAX_BACKOFF_MS, POLL_MS * 2 ** Math.min(failures, 4)) : POLL_MS;
+    pollSoon(delay);
+  }
+
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      if (pollTimer !== null) clearTimeout(pollTimer);
+      pollTimer = null;
+      setPollStatus('paused', 'Paused');
+    } else {
+      pollSoon(0);
+    }
+  });
+
+  pollSoon(0);
+})();
