@@ -272,3 +272,16 @@ TEST_CASE("http: SIGTERM stops the service cleanly", "[http]") {
     CHECK(server.stop(SIGTERM) == 0);
     CHECK_THAT(server.output(), Catch::Contains("shutting down"));
 }
+
+TEST_CASE("http: uploads above the limit get 413 and small requests stay small", "[http]") {
+    temp_dir dir;
+    server_process server(dir.path(), {"--max-upload", "1M"});
+    // Larger than the limit, and larger than Beast's default 1 MB body limit too.
+    auto big = upload(server.port(), {{"file", "big.bin", "application/octet-stream", std::string(3 << 20, 'x')}});
+    CHECK(big.status == 413);
+    CHECK_THAT(big.body, Catch::Contains("payload_too_large"));
+    // A non-upload route with a declared large body is refused without reading it.
+    auto r = http_request(server.port(), "GET", "/healthz", std::string(200 * 1024, 'y'));
+    CHECK(r.status == 413);
+    CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
+}

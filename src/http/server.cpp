@@ -93,6 +93,8 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
         while (keep_alive) {
             header_parser parser;
             parser.header_limit(max_header_bytes);
+            // Body limits are per route (the upload's is --max-upload); the header read must not judge.
+            parser.body_limit(boost::none);
             stream.expires_after(header_timeout);
             auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
@@ -117,11 +119,21 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                 response.emplace(co_await handle_upload(svc, stream, buffer, parser));
             } else {
                 // Any small body is read and dropped; a large one is refused and the connection closed.
+                // (Beast checks a Content-Length against the limit only while reading the header,
+                // so a declared length is checked here; chunked bodies are checked as they come.)
+                const auto declared = parser.content_length();
                 bhttp::request_parser<bhttp::string_body> body_parser(std::move(parser));
                 body_parser.body_limit(max_small_body);
                 if (!body_parser.is_done()) {
-                    stream.expires_after(body_read_timeout);
-                    auto [bec, bn] = co_await bhttp::async_read(stream, buffer, body_parser, asio::as_tuple(asio::use_awaitable));
+                    beast::error_code bec;
+                    if (declared && *declared > max_small_body) {
+                        bec = bhttp::error::body_limit;
+                    } else {
+                        stream.expires_after(body_read_timeout);
+                        auto [rec, rn] = co_await bhttp::async_read(stream, buffer, body_parser,
+                                                                    asio::as_tuple(asio::use_awaitable));
+                        bec = rec;
+                    }
                     if (bec) {
                         request_header h{body_parser.get().base()};
                         h.keep_alive(false);
