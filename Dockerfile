@@ -12,14 +12,22 @@ COPY . .
 RUN cmake --preset release -DQT_BUILD_TESTS=OFF \
  && cmake --build --preset release --target quickthumb \
  && strip build/release/quickthumb
+# The Debian packages of the shared libraries the binary links, for the runtime stage (SQLiteCpp is a
+# static library in Debian 12, so it needs only libsqlite3-0): the list follows the code's dependencies.
+RUN ldd build/release/quickthumb | awk '$3 ~ /^\// { print $3 }' | while read -r lib; do \
+      dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")"; \
+    done | cut -d: -f1 | sort -u >build/release/runtime-packages \
+ && echo "runtime packages:" $(cat build/release/runtime-packages)
 
 # ---------- runtime stage ----------
 FROM debian:bookworm-slim
-# SQLiteCpp is a static library in Debian 12 (libSQLiteCpp.a), so only libsqlite3-0 is needed at run time.
+# Runtime libraries only (e.g. libjpeg62-turbo libwebp7 liblcms2-2 libsqlite3-0; libc and
+# libstdc++ already in the base), plus curl for the health check.
+COPY --from=build /src/build/release/runtime-packages /tmp/runtime-packages
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libjpeg62-turbo libwebp7 libsqlite3-0 curl ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+      $(cat /tmp/runtime-packages) curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
 # A fixed numeric uid/gid, so host volumes can be chowned to it and USER is checkable as non-root (Kubernetes).
 RUN groupadd --gid 10001 quickthumb \
  && useradd --uid 10001 --gid 10001 --no-log-init --no-create-home --home-dir /data --shell /usr/sbin/nologin quickthumb \

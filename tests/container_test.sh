@@ -29,7 +29,6 @@ P=(podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/qt-container-test.XXXXXX")
 CID=""
-VOLUMES=""
 STEP="start"
 
 log() { echo "container_test: $*"; }
@@ -43,9 +42,12 @@ cleanup() {
       "$TOOL" logs "$CID" 2>&1 | tail -n 200 || true
       echo "----- end of container logs -----"
     fi
-    "$TOOL" rm "$CID" >/dev/null 2>&1 || true
     # The anonymous /data volume would outlive the container.
-    for v in $VOLUMES; do "${P[@]}" volume rm -f "$v" >/dev/null 2>&1 || true; done
+    local volumes
+    volumes=$("${P[@]}" inspect --format '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}' \
+      "$CID" 2>/dev/null || true)
+    "$TOOL" rm "$CID" >/dev/null 2>&1 || true
+    for v in $volumes; do "${P[@]}" volume rm -f "$v" >/dev/null 2>&1 || true; done
   fi
   rm -rf "$WORK"
   if ((rc == 0)); then
@@ -55,9 +57,29 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # json FILE EXPR: prints a Python expression over the parsed JSON document `j`.
 json() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+
+STEP="base image"
+# The tool makes debian:bookworm-slim with debootstrap in a `mktemp -d` directory and imports it with
+# "/" at mode 0700, so no non-root user can start a program in it (the real image has 0755). Let the tool
+# make its cached base, then, if a non-root user cannot run in it, re-import it with a traversable "/".
+BASE_IMAGE=docker.io/library/debian:bookworm-slim
+mkdir -p "$WORK/probe"
+printf 'FROM debian:bookworm-slim\n' >"$WORK/probe/Dockerfile"
+"$TOOL" build "$WORK/probe" "$TAG-probe" >/dev/null
+"${P[@]}" rmi "$TAG-probe" >/dev/null 2>&1 || true
+nonroot_runs() { "${P[@]}" run --rm --network host --user 65534:65534 "$BASE_IMAGE" /bin/true >/dev/null 2>&1; }
+if ! nonroot_runs; then
+  log "the cached $BASE_IMAGE has a root directory a non-root user cannot enter; re-importing it"
+  tmp_cid=$("${P[@]}" create "$BASE_IMAGE" /bin/true)
+  "${P[@]}" export "$tmp_cid" | "${P[@]}" import - "$BASE_IMAGE" >/dev/null
+  "${P[@]}" rm "$tmp_cid" >/dev/null
+  nonroot_runs || fail "a non-root user still cannot run programs in $BASE_IMAGE"
+fi
 
 STEP="build"
 log "building $SRC as $TAG"
@@ -67,10 +89,15 @@ STEP="run"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 BASE="http://127.0.0.1:$PORT"
 # The tool runs on the host network: listen on loopback only.
-CID=$("$TOOL" run "$TAG" -e QUICKTHUMB_PORT="$PORT" -e QUICKTHUMB_BIND=127.0.0.1 | tail -n 1)
-[[ -n "$CID" ]] || fail "container did not start"
-VOLUMES=$("${P[@]}" inspect --format '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}' "$CID" 2>/dev/null || true)
-log "container ${CID:0:12} on port $PORT"
+# Named, so that cleanup finds it even when it was created but could not start.
+CID="quickthumb-test-$PORT-$$"
+# podman's stderr is kept aside: without systemd it logs harmless errors about health-check timers.
+if ! "$TOOL" run "$TAG" --name "$CID" -e QUICKTHUMB_PORT="$PORT" -e QUICKTHUMB_BIND=127.0.0.1 \
+    >"$WORK/run.out" 2>"$WORK/run.err"; then
+  cat "$WORK/run.err"
+  fail "the container did not start"
+fi
+log "container $CID ($(head -c 12 "$WORK/run.out")) on port $PORT"
 
 STEP="waiting for /healthz"
 deadline=$((SECONDS + 60))
