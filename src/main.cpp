@@ -1,6 +1,7 @@
 // quickthumb: parses the command line and hands over to the module that runs the command.
 #include "quickthumb/app.hpp"
 #include "quickthumb/config.hpp"
+#include "quickthumb/thumb_command.hpp"
 
 #include <cstdio>
 #include <exception>
@@ -13,9 +14,11 @@ int main(int argc, char** argv) {
     try {
         auto cl = parse_command_line(args, process_env());
         switch (cl.cmd) {
-            case command::help: std::fputs(usage().c_str(), stdout); return 0;
+            case command::help:
+                std::fputs((!args.empty() && args[0] == "thumb" ? thumb_usage() : usage()).c_str(), stdout);
+                return 0;
             case command::version: std::printf("quickthumb %s\n", QT_VERSION_STRING); return 0;
-            case command::thumb: std::fputs("quickthumb thumb: not available yet\n", stderr); return 2;
+            case command::thumb: return run_thumb(cl.thumb);
             case command::serve: return run_service(cl.serve);
         }
     } catch (const config_error& e) {

@@ -75,3 +75,114 @@ TEST_CASE("config: help and version", "[config]") {
     CHECK(parse_command_line({"serve", "--help"}, env_of({})).cmd == command::help);
     CHECK_THAT(usage(), Catch::Contains("--max-pixels"));
 }
+
+namespace {
+// The config_error message for `args`, or "no error".
+std::string thumb_error(std::vector<std::string> args) {
+    try {
+        parse_command_line(args, env_of({}));
+    } catch (const config_error& e) {
+        return std::string(e.what());
+    }
+    return std::string("no error");
+}
+}  // namespace
+
+TEST_CASE("config: thumb command line", "[config]") {
+    auto t = parse_command_line({"thumb", "a.jpg", "b.png", "-s", "128", "-o", "out/%s_128.webp", "--fit", "cover",
+                                 "-q", "70", "--enlarge", "-j", "3", "--progressive", "--background", "#102030",
+                                 "--max-pixels", "5000"},
+                                env_of({}));
+    REQUIRE(t.cmd == command::thumb);
+    CHECK(t.thumb.inputs == std::vector<std::string>{"a.jpg", "b.png"});
+    CHECK(t.thumb.width == 128);
+    CHECK(t.thumb.height == 128);
+    CHECK(t.thumb.pattern == "out/%s_128.webp");
+    CHECK(t.thumb.format == image::out_format::webp);
+    CHECK(t.thumb.fit == image::fit::cover);
+    CHECK(t.thumb.quality == 70);
+    CHECK(t.thumb.enlarge);
+    CHECK(t.thumb.progressive);
+    CHECK(t.thumb.background == image::rgb{0x10, 0x20, 0x30});
+    CHECK(t.thumb.jobs == 3);
+    CHECK(t.thumb.max_pixels == 5000);
+}
+
+TEST_CASE("config: thumb defaults", "[config]") {
+    auto d = parse_command_line({"thumb", "a.jpg"}, env_of({}));
+    REQUIRE(d.cmd == command::thumb);
+    CHECK(d.thumb.width == 256);
+    CHECK(d.thumb.height == 256);
+    CHECK(d.thumb.pattern == "tn_%s.jpg");
+    CHECK(d.thumb.format == image::out_format::jpeg);
+    CHECK(d.thumb.fit == image::fit::contain);
+    CHECK(d.thumb.quality == 80);
+    CHECK_FALSE(d.thumb.enlarge);
+    CHECK_FALSE(d.thumb.progressive);
+    CHECK(d.thumb.background == image::rgb{255, 255, 255});
+    CHECK(d.thumb.jobs == 0);
+}
+
+TEST_CASE("config: thumb -s follows vipsthumbnail", "[config]") {
+    auto box = [](std::string s) {
+        auto t = parse_command_line({"thumb", "a.jpg", "-s", s}, env_of({})).thumb;
+        return std::pair{t.width, t.height};
+    };
+    CHECK(box("256") == std::pair{256, 256});
+    CHECK(box("200x100") == std::pair{200, 100});
+    CHECK(box("200x0") == std::pair{200, 0});
+    CHECK(box("256x") == std::pair{256, 0});
+    CHECK(box("x256") == std::pair{0, 256});
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-s", "0x0"}), Catch::Contains("at least one side"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-s", "x"}), Catch::Contains("at least one side"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-s", "0"}), Catch::Contains("whole number"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-s", "big"}), Catch::Contains("whole number"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-s", "20x20x20"}), Catch::Contains("whole number"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-s", "99999"}), Catch::Contains("-s: expected a whole number"));
+}
+
+TEST_CASE("config: thumb output pattern picks the format", "[config]") {
+    auto fmt = [](std::string pattern) {
+        return parse_command_line({"thumb", "a.jpg", "-o", pattern}, env_of({})).thumb.format;
+    };
+    CHECK(fmt("%s.jpg") == image::out_format::jpeg);
+    CHECK(fmt("out/%s.JPEG") == image::out_format::jpeg);
+    CHECK(fmt("%s_t.png") == image::out_format::png);
+    CHECK(fmt("some.dir/%s.webp") == image::out_format::webp);
+    CHECK(fmt("one.jpg") == image::out_format::jpeg);  // a fixed name is fine for one input
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-o", "x.gif"}), Catch::Contains(".webp"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-o", "out.webp/%s"}), Catch::Contains("picks the format"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-o", "%s"}), Catch::Contains("picks the format"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-o", ""}), Catch::Contains("empty"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "b.jpg", "-o", "fixed.jpg"}), Catch::Contains("%s"));
+}
+
+TEST_CASE("config: thumb option forms and help", "[config]") {
+    auto t = parse_command_line({"thumb", "--size=64x", "--output=o/%s.png", "--fit=fill", "--quality=9", "--jobs=0",
+                                 "--background=1,2,3", "--", "-dash.jpg", "--help"},
+                                env_of({}));
+    REQUIRE(t.cmd == command::thumb);
+    CHECK(t.thumb.inputs == std::vector<std::string>{"-dash.jpg", "--help"});
+    CHECK(t.thumb.width == 64);
+    CHECK(t.thumb.height == 0);
+    CHECK(t.thumb.format == image::out_format::png);
+    CHECK(t.thumb.fit == image::fit::fill);
+    CHECK(t.thumb.quality == 9);
+    CHECK(t.thumb.background == image::rgb{1, 2, 3});
+
+    CHECK(parse_command_line({"thumb", "a.jpg", "--help"}, env_of({})).cmd == command::help);
+    CHECK(parse_command_line({"thumb", "-h", "--bogus"}, env_of({})).cmd == command::help);
+    CHECK_THAT(thumb_usage(), Catch::Contains("--fit"));
+}
+
+TEST_CASE("config: thumb usage errors", "[config]") {
+    CHECK_THAT(thumb_error({"thumb"}), Catch::Contains("no input files"));
+    CHECK_THAT(thumb_error({"thumb", "-s", "64"}), Catch::Contains("no input files"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "--fit", "squash"}), Catch::Contains("contain, cover or fill"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "--frobnicate"}), Catch::Contains("unknown option"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-s"}), Catch::Contains("missing value"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "-q", "0"}), Catch::Contains("1 to 100"));
+    CHECK_THAT(thumb_error({"thumb", "a.jpg", "--enlarge=yes"}), Catch::Contains("takes no value"));
+    for (std::string bad : {"zz", "#12345", "#12345g", "1,2", "1,2,3,4", "1,,3", "256,0,0", "-1,0,0"})
+        CHECK_THAT(thumb_error({"thumb", "a.jpg", "--background", bad}), Catch::Contains("expected a colour"));
+}

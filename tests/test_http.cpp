@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include "support/catch_result.hpp"
 #include <csignal>
+#include <filesystem>
 
 using namespace qt_test;
 namespace json = boost::json;
@@ -29,6 +30,22 @@ std::string synthetic_jpeg(int w, int h) {
     return {enc->begin(), enc->end()};
 }
 
+// A PNG with an alpha channel: opaque on the left half, fully transparent on the right.
+std::string synthetic_png(int w, int h) {
+    quickthumb::image::pixels p{w, h, 4, std::vector<std::uint8_t>(static_cast<std::size_t>(w) * h * 4)};
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            auto* px = &p.data[(static_cast<std::size_t>(y) * w + x) * 4];
+            px[0] = static_cast<std::uint8_t>(x * 255 / w);
+            px[1] = 40;
+            px[2] = static_cast<std::uint8_t>(y * 255 / h);
+            px[3] = x < w / 2 ? 255 : 0;
+        }
+    auto enc = quickthumb::image::encode_png(p);
+    REQUIRE(enc);
+    return {enc->begin(), enc->end()};
+}
+
 json::object parse_object(const std::string& body) {
     auto v = json::parse(body);
     REQUIRE(v.is_object());
@@ -36,6 +53,10 @@ json::object parse_object(const std::string& body) {
 }
 
 std::string str(const json::value& v) { return std::string(v.as_string()); }
+
+std::span<const std::uint8_t> bytes_of(const std::string& s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
 
 quickthumb::image::header_info header_of(const std::string& bytes) {
     auto h = quickthumb::image::read_header(
@@ -146,6 +167,18 @@ TEST_CASE("http: bad options and bad requests get clear errors", "[http]") {
                  "invalid_option", "format");
     expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"quality", "0"}}), 400,
                  "invalid_option", "quality");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"sizes", "64,0"}}), 400,
+                 "invalid_option", "sizes must be");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {}, "?sizes=1,2,3,4,5,6,7,8,9"), 400,
+                 "invalid_option", "more than 8");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"sizes", "64"}, {"width", "64"}}),
+                 400, "invalid_option", "either sizes or width/height");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"enlarge", "maybe"}}), 400,
+                 "invalid_option", "enlarge must be true, false, 1 or 0");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"background", "blue"}}), 400,
+                 "invalid_option", "background must be");
+    expect_error(upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {}, "?fit=stretch"), 400,
+                 "invalid_option", "contain, cover or fill");
     expect_error(upload(server.port(), {}, {{"width", "10"}}), 400, "bad_request", "file");
     expect_error(upload(server.port(), {{"file", "big.jpg", "image/jpeg", std::string(100 * 1024, 'x')}}), 413,
                  "payload_too_large", "limit");
@@ -167,25 +200,162 @@ TEST_CASE("http: bad options and bad requests get clear errors", "[http]") {
     CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
 }
 
-TEST_CASE("http: a file that is not an image fails its job with a readable reason", "[http][e2e]") {
+TEST_CASE("http: a corrupt image fails its job with a readable reason", "[http][e2e]") {
     temp_dir dir;
     server_process server(dir.path());
-    auto r = upload(server.port(), {{"file", "notes.txt", "text/plain", "these are my notes, not a picture\n"}});
-    REQUIRE(r.status == 202);
-    auto done = parse_object(wait_for_final(server.port(), str(parse_object(r.body).at("id")), 60s));
-    CHECK(str(done.at("state")) == "failed");
-    CHECK(str(done.at("error").at("code")) == "not_an_image");
-    CHECK_THAT(str(done.at("error").at("message")), Catch::Contains("not an image"));
-    CHECK(done.at("outputs").as_array().empty());
-
-    // A truncated JPEG: corrupt, and the service carries on.
+    // A truncated JPEG passes the upload's sniffing (its signature is right) and fails in the worker.
     auto img = synthetic_jpeg(300, 200);
     auto t = upload(server.port(), {{"file", "cut.jpg", "image/jpeg", img.substr(0, img.size() / 2)}});
     REQUIRE(t.status == 202);
     auto cut = parse_object(wait_for_final(server.port(), str(parse_object(t.body).at("id")), 60s));
     CHECK(str(cut.at("state")) == "failed");
     CHECK(str(cut.at("error").at("code")) == "corrupt_image");
+    CHECK(cut.at("outputs").as_array().empty());
     CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("http: uploads that are not a supported image get 415 and store nothing", "[http]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    auto expect_415 = [](const http_reply& r, const std::string& code, const std::string& words) {
+        CHECK(r.status == 415);
+        auto body = parse_object(r.body);
+        CHECK(str(body.at("error").at("code")) == code);
+        CHECK_THAT(str(body.at("error").at("message")), Catch::Contains(words) &&
+                                                             Catch::Contains("supported: JPEG, PNG, WebP, GIF, BMP"));
+    };
+    const std::string tiff = std::string("II*\0\x08\0\0\0", 8) + std::string(2000, '\0');
+    expect_415(upload(server.port(), {{"file", "scan.tif", "image/tiff", tiff}}), "unsupported_format",
+               "TIFF images are not supported");
+    expect_415(upload(server.port(), {{"file", "notes.txt", "image/jpeg", "these are my notes, not a picture\n"}}),
+               "not_an_image", "'notes.txt': the file is not an image");
+    // Raw bodies are sniffed too, whatever their Content-Type says; short ones at their end.
+    expect_415(http_request(server.port(), "POST", "/api/v1/jobs?filename=s.tif", tiff, {{"Content-Type", "image/jpeg"}}),
+               "unsupported_format", "TIFF");
+    expect_415(http_request(server.port(), "POST", "/api/v1/jobs", "hi", {{"Content-Type", "image/png"}}),
+               "not_an_image", "not an image");
+    expect_415(upload(server.port(), {{"file", "icon.svg", "image/svg+xml",
+                                       "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>"}}),
+               "unsupported_format", "SVG images are not supported");
+    // One bad file among good ones refuses the whole request: no job for the good ones either.
+    const auto img = synthetic_jpeg(64, 48);
+    auto mixed = upload(server.port(), {{"file", "ok.jpg", "image/jpeg", img}, {"file", "scan.tif", "image/tiff", tiff},
+                                        {"file", "ok2.jpg", "image/jpeg", img}});
+    expect_415(mixed, "unsupported_format", "'scan.tif': TIFF");
+    CHECK_THAT(str(parse_object(mixed.body).at("error").at("message")), Catch::Contains("no job was created"));
+
+    auto list = parse_object(http_request(server.port(), "GET", "/api/v1/jobs?limit=100").body);
+    CHECK(list.at("jobs").as_array().empty());
+    for (const char* sub : {"uploads", "tmp"}) {
+        INFO(sub);
+        CHECK(std::filesystem::is_empty(dir.path() / sub));
+    }
+    // And a good upload still works afterwards.
+    CHECK(upload(server.port(), {{"file", "ok.jpg", "image/jpeg", img}}).status == 202);
+}
+
+TEST_CASE("http: several sizes from one upload", "[http][e2e]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    const auto img = synthetic_jpeg(640, 480);
+    auto r = upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"sizes", "64,128"}});
+    REQUIRE(r.status == 202);
+    auto accepted = parse_object(r.body);
+    CHECK(accepted.at("params").at("sizes").as_array().size() == 2);
+    auto done = parse_object(wait_for_final(server.port(), str(accepted.at("id")), 60s));
+    REQUIRE(str(done.at("state")) == "succeeded");
+    const auto& outs = done.at("outputs").as_array();
+    REQUIRE(outs.size() == 2);
+    const std::pair<int, int> want[] = {{64, 48}, {128, 96}};
+    for (std::size_t i = 0; i < 2; ++i) {
+        const auto& o = outs[i].as_object();
+        CHECK(o.at("width").as_int64() == want[i].first);
+        CHECK(o.at("height").as_int64() == want[i].second);
+        CHECK(str(o.at("name")) ==
+              "thumb_" + std::to_string(want[i].first) + "x" + std::to_string(want[i].second) + ".jpg");
+        auto t = http_request(server.port(), "GET", str(o.at("url")));
+        REQUIRE(t.status == 200);
+        CHECK(t.headers.at("content-type") == "image/jpeg");
+        CHECK(static_cast<std::int64_t>(t.body.size()) == o.at("bytes").as_int64());
+        auto h = header_of(t.body);
+        CHECK(h.fmt == quickthumb::image::format::jpeg);
+        CHECK(h.width == want[i].first);
+        CHECK(h.height == want[i].second);
+    }
+
+    // Sizes that come out the same (a small source is not enlarged) give one output;
+    // with enlarge they are upscaled, each to its own size.
+    const auto small = synthetic_jpeg(320, 240);
+    auto same = upload(server.port(), {{"file", "s.jpg", "image/jpeg", small}}, {{"sizes", "400,500"}});
+    auto big = upload(server.port(), {{"file", "s.jpg", "image/jpeg", small}}, {{"sizes", "400,500"}, {"enlarge", "true"}});
+    REQUIRE(same.status == 202);
+    REQUIRE(big.status == 202);
+    auto s = parse_object(wait_for_final(server.port(), str(parse_object(same.body).at("id")), 60s));
+    REQUIRE(str(s.at("state")) == "succeeded");
+    REQUIRE(s.at("outputs").as_array().size() == 1);
+    CHECK(str(s.at("outputs").as_array()[0].at("name")) == "thumb_320x240.jpg");
+    auto b = parse_object(wait_for_final(server.port(), str(parse_object(big.body).at("id")), 60s));
+    REQUIRE(str(b.at("state")) == "succeeded");
+    REQUIRE(b.at("outputs").as_array().size() == 2);
+    CHECK(str(b.at("outputs").as_array()[0].at("name")) == "thumb_400x300.jpg");
+    CHECK(str(b.at("outputs").as_array()[1].at("name")) == "thumb_500x375.jpg");
+}
+
+TEST_CASE("http: WebP output / fill / one-sided cover / JPEG background", "[http][e2e]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    const auto img = synthetic_jpeg(640, 480);
+    auto webp = upload(server.port(), {{"file", "a.jpg", "image/jpeg", img}}, {{"format", "webp"}, {"sizes", "200,100x100"}});
+    auto fill = upload(server.port(), {{"file", "b.jpg", "image/jpeg", img}}, {}, "?sizes=100x50,30x90&fit=fill");
+    auto cover = upload(server.port(), {{"file", "c.jpg", "image/jpeg", img}}, {{"width", "100"}, {"fit", "cover"}});
+    auto flat = upload(server.port(), {{"file", "d.png", "image/png", synthetic_png(64, 64)}},
+                       {{"background", "#ff0000"}, {"sizes", "64"}, {"quality", "95"}});
+    for (const auto* r : {&webp, &fill, &cover, &flat}) REQUIRE(r->status == 202);
+    auto finished = [&](const http_reply& r) {
+        auto j = parse_object(wait_for_final(server.port(), str(parse_object(r.body).at("id")), 60s));
+        REQUIRE(str(j.at("state")) == "succeeded");
+        return j.at("outputs").as_array();
+    };
+
+    auto w = finished(webp);
+    REQUIRE(w.size() == 2);
+    const std::pair<int, int> want[] = {{200, 150}, {100, 75}};
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK_THAT(str(w[i].at("name")), Catch::EndsWith(".webp"));
+        auto t = http_request(server.port(), "GET", str(w[i].at("url")));
+        REQUIRE(t.status == 200);
+        CHECK(t.headers.at("content-type") == "image/webp");
+        REQUIRE(t.body.size() > 12);
+        CHECK(t.body.substr(0, 4) == "RIFF");
+        CHECK(t.body.substr(8, 4) == "WEBP");
+        auto h = header_of(t.body);
+        CHECK(h.fmt == quickthumb::image::format::webp);
+        CHECK(h.width == want[i].first);
+        CHECK(h.height == want[i].second);
+    }
+
+    auto f = finished(fill);
+    REQUIRE(f.size() == 2);
+    CHECK(str(f[0].at("name")) == "thumb_100x50.jpg");
+    CHECK(str(f[1].at("name")) == "thumb_30x90.jpg");
+
+    // fit=cover with one side scales to that side.
+    auto c = finished(cover);
+    REQUIRE(c.size() == 1);
+    CHECK(str(c[0].at("name")) == "thumb_100x75.jpg");
+
+    // Transparent pixels are flattened onto the background colour in a JPEG.
+    auto fl = finished(flat);
+    REQUIRE(fl.size() == 1);
+    auto t = http_request(server.port(), "GET", str(fl[0].at("url")));
+    REQUIRE(t.status == 200);
+    auto px = quickthumb::image::decode(bytes_of(t.body), 100'000'000);
+    REQUIRE(px);
+    REQUIRE(px->width == 64);
+    const auto* right = &px->data[(static_cast<std::size_t>(32) * 64 + 56) * px->channels];
+    CHECK(right[0] > 230);
+    CHECK(right[1] < 30);
+    CHECK(right[2] < 30);
 }
 
 TEST_CASE("http: raw image body / several files / and the job list", "[http][e2e]") {
@@ -236,6 +406,9 @@ TEST_CASE("http: the page and health", "[http]") {
     REQUIRE(page.status == 200);
     CHECK_THAT(page.headers.at("content-type"), Catch::Contains("text/html"));
     CHECK_THAT(page.body, Catch::Contains("<script src=\"app.js\"") || Catch::Contains("<script src=\"/app.js\""));
+    // The options of the API are on the page.
+    CHECK_THAT(page.body, Catch::Contains("name=\"sizes\"") && Catch::Contains("value=\"fill\"") &&
+                              Catch::Contains("value=\"webp\"") && Catch::Contains("name=\"enlarge\""));
     auto js = http_request(server.port(), "GET", "/app.js");
     CHECK(js.status == 200);
     CHECK_THAT(js.headers.at("content-type"), Catch::Contains("javascript"));

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "quickthumb/image.hpp"
+#include "support/synthetic.hpp"
 #include "support/testdata.hpp"
 
 #include <stb_image_write.h>
@@ -9,10 +10,16 @@
 
 #include <cstdio>  // jpeglib.h needs FILE
 #include <jpeglib.h>
+#include <lcms2.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -25,20 +32,7 @@ using bytes = std::vector<std::uint8_t>;
 
 bytes to_bytes(std::string_view s) { return {s.begin(), s.end()}; }
 
-// A smooth gradient; with 4 channels the alpha ramps too.
-img::pixels gradient(int w, int h, int channels) {
-    img::pixels p{w, h, channels, {}};
-    p.data.resize(std::size_t(w) * h * channels);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            auto* px = &p.data[(std::size_t(y) * w + x) * channels];
-            px[0] = static_cast<std::uint8_t>(x * 255 / std::max(w - 1, 1));
-            px[1] = static_cast<std::uint8_t>(y * 255 / std::max(h - 1, 1));
-            px[2] = 128;
-            if (channels == 4) px[3] = static_cast<std::uint8_t>(55 + (x + y) * 200 / std::max(w + h - 2, 1));
-        }
-    return p;
-}
+using qt_test::gradient;
 
 // Catch-friendly: a failed encode fails the test instead of throwing.
 bytes unwrap(quickthumb::result<bytes> r) {
@@ -618,4 +612,939 @@ TEST_CASE("testdata: every file in images/broken fails with an error", "[image][
         if (name == "truncated.png") CHECK(t.error().code == errc::corrupt_image);
         if (name == "empty.jpg" || name == "not-an-image.txt") CHECK(t.error().code == errc::not_an_image);
     }
+}
+
+// ---- metadata, orientation, colour, alpha, outputs -----------------------------------------
+
+// Compiled in src/image/stb_impl.cpp but declared only in stb's implementation section.
+extern "C" unsigned char* stbi_zlib_compress(unsigned char* data, int data_len, int* out_len, int quality);
+
+namespace {
+
+void append(bytes& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+void append(bytes& out, const bytes& b) { out.insert(out.end(), b.begin(), b.end()); }
+
+img::pixels decoded(const bytes& b) {
+    auto p = img::decode(b, 1'000'000'000);
+    INFO((p ? std::string() : p.error().message));
+    REQUIRE(p.has_value());
+    return std::move(*p);
+}
+
+// Over the colour channels; 99 for identical images.
+double psnr(const img::pixels& a, const img::pixels& b) {
+    REQUIRE(a.width == b.width);
+    REQUIRE(a.height == b.height);
+    double se = 0;
+    const std::size_t n = std::size_t(a.width) * a.height;
+    for (std::size_t i = 0; i < n; ++i)
+        for (int c = 0; c < 3; ++c) {
+            const double d = double(a.data[i * a.channels + c]) - double(b.data[i * b.channels + c]);
+            se += d * d;
+        }
+    if (se == 0) return 99.0;
+    return 10.0 * std::log10(255.0 * 255.0 / (se / double(n * 3)));
+}
+
+// Over every channel; an image without alpha compares as opaque (a WebP encoder drops an alpha
+// channel that is 255 everywhere, a PNG keeps it).
+int max_abs_diff(const img::pixels& a, const img::pixels& b) {
+    REQUIRE(a.width == b.width);
+    REQUIRE(a.height == b.height);
+    const std::size_t n = std::size_t(a.width) * a.height;
+    int m = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        for (int c = 0; c < 4; ++c) {
+            const int va = c < a.channels ? a.data[i * a.channels + c] : 255;
+            const int vb = c < b.channels ? b.data[i * b.channels + c] : 255;
+            m = std::max(m, std::abs(va - vb));
+        }
+    return m;
+}
+
+// Four flat quadrants (red, green / blue, white) and a black dot near the top-left corner:
+// every flip and rotation of it is distinguishable.
+img::pixels quadrants(int w, int h, int channels = 3) {
+    img::pixels p{w, h, channels, bytes(std::size_t(w) * h * channels)};
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            std::uint8_t* px = &p.data[(std::size_t(y) * w + x) * channels];
+            const bool right = x >= w / 2, bottom = y >= h / 2;
+            const std::array<std::uint8_t, 3> c = !bottom ? (right ? std::array<std::uint8_t, 3>{0, 200, 0}
+                                                                   : std::array<std::uint8_t, 3>{220, 0, 0})
+                                                          : (right ? std::array<std::uint8_t, 3>{255, 255, 255}
+                                                                   : std::array<std::uint8_t, 3>{0, 0, 230});
+            std::copy(c.begin(), c.end(), px);
+            if (x >= w / 8 && x < w / 4 && y >= h / 8 && y < h / 4) px[0] = px[1] = px[2] = 0;
+            if (channels == 4) px[3] = 255;
+        }
+    return p;
+}
+
+// An EXIF block: IFD0 with ImageWidth and Orientation entries.
+bytes exif_block(int orientation, bool big_endian, int type = 3, bool exif_prefix = true) {
+    bytes t;
+    if (exif_prefix) append(t, std::string_view("Exif\0\0", 6));
+    auto u16 = [&](std::uint32_t v) {
+        if (big_endian) t.push_back(std::uint8_t(v >> 8)), t.push_back(std::uint8_t(v));
+        else t.push_back(std::uint8_t(v)), t.push_back(std::uint8_t(v >> 8));
+    };
+    auto u32 = [&](std::uint32_t v) {
+        if (big_endian) u16(v >> 16), u16(v & 0xFFFF);
+        else u16(v & 0xFFFF), u16(v >> 16);
+    };
+    append(t, big_endian ? std::string_view("MM\0*", 4) : std::string_view("II*\0", 4));
+    u32(8);
+    u16(2);
+    u16(0x0100), u16(4), u32(1), u32(640);  // ImageWidth, LONG
+    u16(0x0112), u16(std::uint32_t(type)), u32(1);
+    if (type == 4) u32(std::uint32_t(orientation));
+    else u16(std::uint32_t(orientation)), u16(0);
+    u32(0);  // no IFD1
+    return t;
+}
+
+// A JPEG with extra marker segments right after SOI.
+bytes with_jpeg_segments(const bytes& jpeg, const std::vector<std::pair<std::uint8_t, bytes>>& segments) {
+    bytes out(jpeg.begin(), jpeg.begin() + 2);
+    for (const auto& [marker, payload] : segments) {
+        out.push_back(0xFF);
+        out.push_back(marker);
+        const std::size_t len = payload.size() + 2;
+        out.push_back(std::uint8_t(len >> 8));
+        out.push_back(std::uint8_t(len));
+        append(out, payload);
+    }
+    out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+    return out;
+}
+
+bytes icc_segment(const bytes& profile, std::size_t from, std::size_t n, int seq, int count) {
+    bytes p;
+    append(p, std::string_view("ICC_PROFILE\0", 12));
+    p.push_back(std::uint8_t(seq));
+    p.push_back(std::uint8_t(count));
+    p.insert(p.end(), profile.begin() + from, profile.begin() + from + n);
+    return p;
+}
+
+bytes png_chunk(std::string_view type, const bytes& body) {
+    bytes out;
+    put_be32(out, std::uint32_t(body.size()));
+    bytes typed = to_bytes(type);
+    append(typed, body);
+    append(out, typed);
+    put_be32(out, crc32(typed.data(), typed.size()));
+    return out;
+}
+
+// Chunks inserted right after IHDR.
+bytes with_png_chunks(const bytes& png, const std::vector<bytes>& chunks) {
+    bytes out(png.begin(), png.begin() + 33);
+    for (const auto& c : chunks) append(out, c);
+    out.insert(out.end(), png.begin() + 33, png.end());
+    return out;
+}
+
+bytes zlib(const bytes& data) {
+    int n = 0;
+    unsigned char* z = stbi_zlib_compress(const_cast<std::uint8_t*>(data.data()), int(data.size()), &n, 8);
+    REQUIRE(z != nullptr);
+    bytes out(z, z + n);
+    std::free(z);
+    return out;
+}
+
+bytes iccp_body(const bytes& profile) {
+    bytes b = to_bytes("icc");
+    b.push_back(0);
+    b.push_back(0);  // deflate
+    append(b, zlib(profile));
+    return b;
+}
+
+bytes webp_lossless(const img::pixels& p) {
+    std::uint8_t* out = nullptr;
+    const std::size_t n = p.channels == 4
+                              ? WebPEncodeLosslessRGBA(p.data.data(), p.width, p.height, p.width * 4, &out)
+                              : WebPEncodeLosslessRGB(p.data.data(), p.width, p.height, p.width * 3, &out);
+    REQUIRE(n > 0);
+    bytes b(out, out + n);
+    WebPFree(out);
+    return b;
+}
+
+// The extended (VP8X) container around a simple WebP, with optional ICCP and EXIF chunks.
+bytes webp_extended(const bytes& simple, int w, int h, bool alpha, const bytes* icc, const bytes* exif) {
+    auto chunk = [](bytes& out, std::string_view type, const bytes& body) {
+        append(out, type);
+        for (int s = 0; s < 32; s += 8) out.push_back(std::uint8_t(body.size() >> s));
+        append(out, body);
+        if (body.size() & 1) out.push_back(0);
+    };
+    bytes vp8x(10, 0);
+    vp8x[0] = std::uint8_t((icc ? 0x20 : 0) | (alpha ? 0x10 : 0) | (exif ? 0x08 : 0));
+    for (int s = 0; s < 3; ++s) vp8x[4 + s] = std::uint8_t((w - 1) >> (8 * s)), vp8x[7 + s] = std::uint8_t((h - 1) >> (8 * s));
+    bytes body = to_bytes("WEBP");
+    chunk(body, "VP8X", vp8x);
+    if (icc) chunk(body, "ICCP", *icc);
+    body.insert(body.end(), simple.begin() + 12, simple.end());  // the bitstream chunk as it was
+    if (exif) chunk(body, "EXIF", *exif);
+    bytes out = to_bytes("RIFF");
+    for (int s = 0; s < 32; s += 8) out.push_back(std::uint8_t(body.size() >> s));
+    append(out, body);
+    return out;
+}
+
+// ---- ICC profiles made with Little CMS ----
+
+bytes save_profile(cmsHPROFILE h) {
+    REQUIRE(h != nullptr);
+    cmsUInt32Number n = 0;
+    REQUIRE(cmsSaveProfileToMem(h, nullptr, &n));
+    bytes b(n);
+    REQUIRE(cmsSaveProfileToMem(h, b.data(), &n));
+    cmsCloseProfile(h);
+    return b;
+}
+
+cmsToneCurve* srgb_curve() {
+    const cmsFloat64Number params[5] = {2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045};
+    return cmsBuildParametricToneCurve(nullptr, 4, params);
+}
+
+// sRGB with the red and green primaries exchanged: device (r, g, b) is sRGB (g, r, b).
+bytes swapped_rgb_profile() {
+    const cmsCIExyY d65{0.3127, 0.3290, 1.0};
+    const cmsCIExyYTRIPLE primaries{{0.30, 0.60, 1.0}, {0.64, 0.33, 1.0}, {0.15, 0.06, 1.0}};
+    cmsToneCurve* c = srgb_curve();
+    cmsToneCurve* curves[3] = {c, c, c};
+    cmsHPROFILE h = cmsCreateRGBProfile(&d65, &primaries, curves);
+    cmsFreeToneCurve(c);
+    return save_profile(h);
+}
+
+// Grey with a linear (gamma 1) curve: device 128 is sRGB 188.
+bytes linear_grey_profile() {
+    cmsToneCurve* g = cmsBuildGamma(nullptr, 1.0);
+    cmsHPROFILE h = cmsCreateGrayProfile(cmsD50_xyY(), g);
+    cmsFreeToneCurve(g);
+    return save_profile(h);
+}
+
+// A CMYK profile whose inks are not what they say: it maps CMYK to the naive RGB with the channels
+// rotated (r, g, b) -> (g, b, r), so pure cyan ink shows as yellow (and magenta as cyan).
+bytes odd_cmyk_profile() {
+    cmsHPROFILE srgb = cmsCreate_sRGBProfile(), lab = cmsCreateLab4Profile(nullptr);
+    cmsHTRANSFORM t = cmsCreateTransform(srgb, TYPE_RGB_DBL, lab, TYPE_Lab_DBL, INTENT_RELATIVE_COLORIMETRIC, 0);
+    REQUIRE(t != nullptr);
+    constexpr int g = 5;
+    std::vector<cmsUInt16Number> table(g * g * g * g * 3);
+    std::size_t i = 0;
+    for (int c = 0; c < g; ++c)
+        for (int m = 0; m < g; ++m)
+            for (int y = 0; y < g; ++y)
+                for (int k = 0; k < g; ++k, ++i) {
+                    const double C = c / (g - 1.0), M = m / (g - 1.0), Y = y / (g - 1.0), K = k / (g - 1.0);
+                    const double rgb[3] = {(1 - M) * (1 - K), (1 - Y) * (1 - K), (1 - C) * (1 - K)};
+                    cmsCIELab L;
+                    cmsDoTransform(t, rgb, &L, 1);
+                    cmsFloat2LabEncoded(&table[i * 3], &L);
+                }
+    cmsDeleteTransform(t);
+    cmsCloseProfile(srgb);
+    cmsCloseProfile(lab);
+    cmsHPROFILE h = cmsCreateProfilePlaceholder(nullptr);
+    cmsSetProfileVersion(h, 4.3);
+    cmsSetDeviceClass(h, cmsSigOutputClass);
+    cmsSetColorSpace(h, cmsSigCmykData);
+    cmsSetPCS(h, cmsSigLabData);
+    // lutAtoBType wants curves around the CLUT (A curves, CLUT, B curves); identity ones here.
+    cmsPipeline* lut = cmsPipelineAlloc(nullptr, 4, 3);
+    cmsPipelineInsertStage(lut, cmsAT_END, cmsStageAllocToneCurves(nullptr, 4, nullptr));
+    cmsPipelineInsertStage(lut, cmsAT_END, cmsStageAllocCLut16bit(nullptr, g, 4, 3, table.data()));
+    cmsPipelineInsertStage(lut, cmsAT_END, cmsStageAllocToneCurves(nullptr, 3, nullptr));
+    REQUIRE(cmsWriteTag(h, cmsSigAToB0Tag, lut));
+    REQUIRE(cmsWriteTag(h, cmsSigMediaWhitePointTag, cmsD50_XYZ()));
+    cmsPipelineFree(lut);
+    return save_profile(h);
+}
+
+// A CMYK JPEG the way Photoshop writes it: Adobe marker, inks stored inverted (255 = no ink).
+bytes cmyk_jpeg(int w, int h, std::array<std::uint8_t, 4> ink, const bytes* icc) {
+    jpeg_compress_struct cinfo{};
+    jpeg_error_mgr err{};
+    cinfo.err = jpeg_std_error(&err);
+    jpeg_create_compress(&cinfo);
+    unsigned char* out = nullptr;
+    unsigned long size = 0;
+    jpeg_mem_dest(&cinfo, &out, &size);
+    cinfo.image_width = w;
+    cinfo.image_height = h;
+    cinfo.input_components = 4;
+    cinfo.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&cinfo);  // writes an Adobe marker for CMYK
+    jpeg_set_quality(&cinfo, 95, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    if (icc) jpeg_write_icc_profile(&cinfo, icc->data(), unsigned(icc->size()));
+    bytes row(std::size_t(w) * 4);
+    for (int x = 0; x < w; ++x)
+        for (int c = 0; c < 4; ++c) row[std::size_t(x) * 4 + c] = std::uint8_t(255 - ink[c]);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW r = row.data();
+        jpeg_write_scanlines(&cinfo, &r, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    bytes result(out, out + size);
+    std::free(out);
+    return result;
+}
+
+constexpr std::array<int, 9> inverse_orientation{1, 1, 2, 3, 4, 5, 8, 7, 6};
+
+bool contains(const bytes& haystack, std::initializer_list<std::uint8_t> needle) {
+    return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end()) != haystack.end();
+}
+
+}  // namespace
+
+TEST_CASE("exif_orientation reads IFD0 in both byte orders", "[image][exif]") {
+    for (int o = 1; o <= 8; ++o)
+        for (bool be : {false, true})
+            for (bool prefix : {false, true}) {
+                INFO("orientation " << o << (be ? " MM" : " II") << (prefix ? " Exif" : ""));
+                CHECK(img::exif_orientation(exif_block(o, be, 3, prefix)) == o);
+                CHECK(img::exif_orientation(exif_block(o, be, 4, prefix)) == o);  // LONG, seen in the wild
+            }
+    CHECK(img::exif_orientation(exif_block(0, false)) == 1);
+    CHECK(img::exif_orientation(exif_block(9, true)) == 1);
+    CHECK(img::exif_orientation(exif_block(0xFFFF, true)) == 1);
+    CHECK(img::exif_orientation(exif_block(6, false, 7)) == 1);  // UNDEFINED type
+    CHECK(img::exif_orientation({}) == 1);
+    CHECK(img::exif_orientation(to_bytes("Exif")) == 1);
+    CHECK(img::exif_orientation(to_bytes("hello, world, not TIFF")) == 1);
+}
+
+TEST_CASE("exif_orientation never reads outside hostile blocks", "[image][exif]") {
+    const bytes good = exif_block(6, true);
+    for (std::size_t n = 0; n < good.size(); ++n) {  // every truncation: the entry is gone or cut
+        const bytes cut(good.begin(), good.begin() + n);
+        const int o = img::exif_orientation(cut);
+        CHECK((o == 1 || o == 6));
+    }
+    SECTION("offsets and counts pointing past the end") {
+        bytes b = exif_block(6, false, 3, false);
+        for (std::uint32_t off : {0u, 7u, 0xFFFFFFFFu, 0x7FFFFFFFu, std::uint32_t(b.size()), std::uint32_t(b.size() - 1)}) {
+            bytes m = b;
+            std::memcpy(&m[4], &off, 4);  // little-endian host
+            CHECK(img::exif_orientation(m) == 1);
+        }
+        bytes many = b;
+        many[8] = many[9] = 0xFF;  // 65535 entries, 2 present
+        CHECK(img::exif_orientation(many) == 6);
+        many.resize(many.size() - 6);  // the orientation entry now cut
+        CHECK(img::exif_orientation(many) == 1);
+    }
+    SECTION("random mutations") {
+        std::mt19937 rng(11);
+        for (int i = 0; i < 20000; ++i) {
+            bytes m = exif_block(int(rng() % 8) + 1, rng() & 1);
+            for (int k = 0, n = 1 + int(rng() % 4); k < n; ++k) m[rng() % m.size()] = std::uint8_t(rng());
+            if (rng() & 1) m.resize(rng() % (m.size() + 1));
+            const int o = img::exif_orientation(m);
+            REQUIRE((o >= 1 && o <= 8));
+        }
+    }
+}
+
+TEST_CASE("read_metadata finds orientation and ICC in JPEG, PNG and WebP", "[image][exif]") {
+    const bytes profile = swapped_rgb_profile();
+    SECTION("JPEG: first Exif APP1 wins; ICC_PROFILE chunks are reassembled in sequence order") {
+        const std::size_t half = profile.size() / 2;
+        const bytes jpeg = with_jpeg_segments(
+            jpeg_of(40, 30), {{0xE1, to_bytes("http://ns.adobe.com/xap/1.0/\0<x/>")},
+                              {0xE1, exif_block(6, true)},
+                              {0xE1, exif_block(3, false)},
+                              {0xE2, icc_segment(profile, half, profile.size() - half, 2, 2)},
+                              {0xE2, icc_segment(profile, 0, half, 1, 2)}});
+        const auto m = img::read_metadata(jpeg, img::format::jpeg);
+        CHECK(m.orientation == 6);
+        CHECK(m.icc == profile);
+        CHECK(img::read_metadata(jpeg, img::format::jpeg, false).icc.empty());
+        auto h = img::read_header(jpeg);
+        REQUIRE(h.has_value());
+        CHECK(h->orientation == 6);
+        CHECK(h->width == 30);  // upright
+        CHECK(h->height == 40);
+    }
+    SECTION("JPEG: a missing or repeated ICC chunk drops the profile") {
+        const bytes missing = with_jpeg_segments(jpeg_of(8, 8), {{0xE2, icc_segment(profile, 0, 100, 1, 2)}});
+        CHECK(img::read_metadata(missing, img::format::jpeg).icc.empty());
+        const bytes twice = with_jpeg_segments(jpeg_of(8, 8), {{0xE2, icc_segment(profile, 0, 100, 1, 1)},
+                                                               {0xE2, icc_segment(profile, 0, 100, 1, 1)}});
+        CHECK(img::read_metadata(twice, img::format::jpeg).icc.empty());
+        const bytes zero = with_jpeg_segments(jpeg_of(8, 8), {{0xE2, icc_segment(profile, 0, 100, 0, 1)}});
+        CHECK(img::read_metadata(zero, img::format::jpeg).icc.empty());
+    }
+    SECTION("PNG: eXIf (with or without the Exif prefix) and a deflated iCCP") {
+        for (bool prefix : {false, true}) {
+            const bytes png = with_png_chunks(png_of(40, 30, 3), {png_chunk("iCCP", iccp_body(profile)),
+                                                                  png_chunk("eXIf", exif_block(8, false, 3, prefix))});
+            const auto m = img::read_metadata(png, img::format::png);
+            CHECK(m.orientation == 8);
+            CHECK(m.icc == profile);
+            CHECK(decoded(png).width == 30);
+        }
+    }
+    SECTION("PNG: an iCCP that inflates past 8 MiB is ignored, quickly") {
+        const bytes bomb = with_png_chunks(png_of(8, 8, 3), {png_chunk("iCCP", iccp_body(bytes(64u << 20, 0)))});
+        const auto start = std::chrono::steady_clock::now();
+        CHECK(img::read_metadata(bomb, img::format::png).icc.empty());
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+        CHECK(decoded(bomb).width == 8);  // and the image itself is fine
+    }
+    SECTION("PNG: a damaged iCCP is ignored") {
+        bytes body = iccp_body(profile);
+        body.resize(body.size() / 2);
+        const bytes png = with_png_chunks(png_of(8, 8, 3), {png_chunk("iCCP", body)});
+        CHECK(img::read_metadata(png, img::format::png).icc.empty());
+        CHECK(img::decode(png, 1000).has_value());
+    }
+    SECTION("WebP: ICCP and EXIF chunks of the VP8X container") {
+        const bytes exif = exif_block(5, true);
+        const bytes webp = webp_extended(webp_lossless(quadrants(40, 30)), 40, 30, false, &profile, &exif);
+        const auto m = img::read_metadata(webp, img::format::webp);
+        CHECK(m.orientation == 5);
+        CHECK(m.icc == profile);
+        auto h = img::read_header(webp);
+        REQUIRE(h.has_value());
+        CHECK(h->width == 30);
+        CHECK(h->height == 40);
+    }
+    SECTION("other formats have none") {
+        const auto m = img::read_metadata(to_bytes("GIF89a"), img::format::gif);
+        CHECK(m.orientation == 1);
+        CHECK(m.icc.empty());
+    }
+}
+
+TEST_CASE("metadata readers survive hostile files", "[image][exif]") {
+    const bytes profile = swapped_rgb_profile();
+    const bytes exif = exif_block(6, false);
+    const std::vector<std::pair<bytes, img::format>> seeds = {
+        {with_jpeg_segments(jpeg_of(24, 16), {{0xE1, exif}, {0xE2, icc_segment(profile, 0, profile.size(), 1, 1)}}),
+         img::format::jpeg},
+        {with_png_chunks(png_of(24, 16, 4), {png_chunk("eXIf", exif), png_chunk("iCCP", iccp_body(profile))}),
+         img::format::png},
+        {webp_extended(webp_lossless(quadrants(24, 16)), 24, 16, false, &profile, &exif), img::format::webp},
+    };
+    std::mt19937 rng(5);
+    for (const auto& [seed, fmt] : seeds) {
+        INFO("format " << img::to_string(fmt));
+        for (std::size_t n = 0; n <= seed.size(); n += 7) {  // truncations
+            const std::span<const std::uint8_t> cut(seed.data(), n);
+            (void)img::read_metadata(cut, fmt);
+            (void)img::read_header(cut);
+        }
+        for (int i = 0; i < 3000; ++i) {
+            bytes m = seed;
+            for (int k = 0, n = 1 + int(rng() % 8); k < n; ++k) {
+                // Mostly in the metadata near the start, where lengths and offsets live.
+                const std::size_t at = rng() % std::min<std::size_t>(m.size(), i % 2 ? 200 : m.size());
+                m[at] = std::uint8_t(rng());
+            }
+            const auto md = img::read_metadata(m, fmt);
+            REQUIRE((md.orientation >= 1 && md.orientation <= 8));
+            if (i % 50 == 0) (void)img::make_thumbnails(m, {});  // and the whole pipeline, sometimes
+        }
+    }
+}
+
+TEST_CASE("apply_orientation turns stored pixels upright", "[image][exif]") {
+    const img::pixels ref = quadrants(6, 4);
+    for (int o = 1; o <= 8; ++o) {
+        INFO("orientation " << o);
+        const img::pixels stored = img::apply_orientation(ref, inverse_orientation[o]);
+        CHECK(stored.width == (o >= 5 ? 4 : 6));
+        const img::pixels upright = img::apply_orientation(stored, o);
+        CHECK(upright.width == 6);
+        CHECK(upright.height == 4);
+        CHECK(upright.data == ref.data);
+    }
+    // Spot checks of the definitions: 6 = rotate 90 clockwise, 2 = mirror.
+    const img::pixels p{2, 1, 3, {1, 1, 1, 2, 2, 2}};
+    const auto r6 = img::apply_orientation(p, 6);
+    CHECK((r6.width == 1 && r6.height == 2 && r6.data == bytes{1, 1, 1, 2, 2, 2}));
+    const auto r8 = img::apply_orientation(p, 8);
+    CHECK(r8.data == bytes{2, 2, 2, 1, 1, 1});
+    CHECK(img::apply_orientation(p, 2).data == bytes{2, 2, 2, 1, 1, 1});
+    CHECK(img::apply_orientation(p, 0).data == p.data);
+    CHECK(img::apply_orientation(p, 42).data == p.data);
+}
+
+TEST_CASE("every orientation gives the same upright thumbnails, in every fit mode", "[image][exif]") {
+    const img::pixels ref = quadrants(120, 80, 4);
+    img::thumbnails_request req;
+    req.fmt = img::out_format::png;
+    req.boxes = {{48, 48}, {30, 50}, {0, 0}, {200, 20}};
+    for (auto mode : {img::fit::contain, img::fit::cover, img::fit::fill}) {
+        req.mode = mode;
+        auto want = img::make_thumbnails(unwrap(img::encode_png(ref)), req);
+        REQUIRE(want.has_value());
+        for (int o = 1; o <= 8; ++o) {
+            const img::pixels stored = img::apply_orientation(ref, inverse_orientation[o]);
+            const bytes png = with_png_chunks(unwrap(img::encode_png(stored)), {png_chunk("eXIf", exif_block(o, o % 2))});
+            const bytes jpeg = with_jpeg_segments(unwrap(img::encode_jpeg(stored, 95)), {{0xE1, exif_block(o, o % 2)}});
+            const bytes exif = exif_block(o, false);
+            const bytes webp = webp_extended(webp_lossless(stored), stored.width, stored.height, true, nullptr, &exif);
+            for (const bytes* src : {&png, &jpeg, &webp}) {
+                INFO("orientation " << o << ", mode " << int(mode) << ", format " << img::to_string(img::sniff(*src)));
+                auto got = img::make_thumbnails(*src, req);
+                REQUIRE(got.has_value());
+                CHECK(got->source.orientation == o);
+                CHECK(got->source.width == 120);
+                CHECK(got->source.height == 80);
+                REQUIRE(got->outputs.size() == req.boxes.size());
+                for (std::size_t i = 0; i < req.boxes.size(); ++i) {
+                    INFO("box " << i);
+                    CHECK(got->outputs[i].width == want->outputs[i].width);
+                    CHECK(got->outputs[i].height == want->outputs[i].height);
+                    const auto a = decoded(got->outputs[i].bytes), b = decoded(want->outputs[i].bytes);
+                    if (src == &jpeg)
+                        CHECK(psnr(a, b) > 30);
+                    else
+                        CHECK(max_abs_diff(a, b) <= 2);  // the resampling is symmetric
+                }
+            }
+            // decode() is upright too.
+            CHECK(max_abs_diff(decoded(png), ref) == 0);
+        }
+    }
+}
+
+TEST_CASE("ICC profiles convert to sRGB", "[image][colour]") {
+    const bytes swapped = swapped_rgb_profile();
+    img::pixels src{4, 2, 3, {}};
+    for (int i = 0; i < 8; ++i) append(src.data, bytes{200, 100, 50});
+    SECTION("convert_to_srgb: RGB and RGBA, in place") {
+        img::pixels p = src;
+        REQUIRE(img::convert_to_srgb(p, swapped));
+        for (std::size_t i = 0; i < 8; ++i) {
+            CHECK(std::abs(int(p.data[i * 3]) - 100) <= 1);
+            CHECK(std::abs(int(p.data[i * 3 + 1]) - 200) <= 1);
+            CHECK(std::abs(int(p.data[i * 3 + 2]) - 50) <= 1);
+        }
+        img::pixels a{1, 1, 4, {200, 100, 50, 77}};
+        REQUIRE(img::convert_to_srgb(a, swapped));
+        CHECK(std::abs(int(a.data[0]) - 100) <= 1);
+        CHECK(a.data[3] == 77);  // alpha copied
+    }
+    SECTION("unusable or mismatched profiles leave the pixels alone") {
+        img::pixels p = src;
+        CHECK_FALSE(img::convert_to_srgb(p, to_bytes("not a profile at all, but long enough to look like one? no")));
+        bytes cut = swapped;
+        cut.resize(cut.size() / 2);
+        CHECK_FALSE(img::convert_to_srgb(p, cut));
+        CHECK_FALSE(img::convert_to_srgb(p, linear_grey_profile()));  // grey profile, RGB pixels
+        CHECK_FALSE(img::convert_to_srgb(p, odd_cmyk_profile()));
+        bytes garbage = swapped;
+        std::mt19937 rng(3);
+        for (int i = 0; i < 300; ++i) {
+            garbage = swapped;
+            for (int k = 0; k < 4; ++k) garbage[rng() % garbage.size()] = std::uint8_t(rng());
+            img::pixels q = src;
+            (void)img::convert_to_srgb(q, garbage);  // must not crash; any result is acceptable
+        }
+        CHECK(p.data == src.data);
+    }
+    SECTION("grey profiles apply to grey sources") {
+        img::pixels g{2, 1, 4, {128, 128, 128, 255, 0, 0, 0, 10}};
+        REQUIRE(img::convert_to_srgb(g, linear_grey_profile(), true));
+        CHECK(std::abs(int(g.data[0]) - 188) <= 1);
+        CHECK(g.data[0] == g.data[1]);
+        CHECK(g.data[3] == 255);
+        CHECK(g.data[4] == 0);
+        CHECK(g.data[7] == 10);
+    }
+    SECTION("in JPEG, PNG and WebP files") {
+        const img::pixels red = [] {
+            img::pixels p{16, 16, 3, {}};
+            for (int i = 0; i < 256; ++i) append(p.data, bytes{200, 100, 50});
+            return p;
+        }();
+        const bytes jpeg = with_jpeg_segments(unwrap(img::encode_jpeg(red, 95)),
+                                              {{0xE2, icc_segment(swapped, 0, swapped.size(), 1, 1)}});
+        const bytes png = with_png_chunks(unwrap(img::encode_png(red)), {png_chunk("iCCP", iccp_body(swapped))});
+        const bytes webp = webp_extended(webp_lossless(red), 16, 16, false, &swapped, nullptr);
+        for (const bytes* f : {&jpeg, &png, &webp}) {
+            INFO(img::to_string(img::sniff(*f)));
+            const auto p = decoded(*f);
+            CHECK(std::abs(int(p.data[0]) - 100) <= 3);
+            CHECK(std::abs(int(p.data[1]) - 200) <= 3);
+            auto t = img::make_thumbnails(*f, {.boxes = {{8, 8}}, .fmt = img::out_format::png});
+            REQUIRE(t.has_value());
+            const auto q = decoded(t->outputs[0].bytes);
+            CHECK(std::abs(int(q.data[0]) - 100) <= 3);
+            CHECK(std::abs(int(q.data[1]) - 200) <= 3);
+        }
+    }
+    SECTION("a grey PNG with a grey profile") {
+        const bytes png = [] {
+            bytes out;
+            stbi_write_png_to_func(
+                [](void* ctx, void* d, int n) {
+                    auto* b = static_cast<std::uint8_t*>(d);
+                    static_cast<bytes*>(ctx)->insert(static_cast<bytes*>(ctx)->end(), b, b + n);
+                },
+                &out, 4, 4, 1, bytes(16, 128).data(), 4);
+            return out;
+        }();
+        const auto p = decoded(with_png_chunks(png, {png_chunk("iCCP", iccp_body(linear_grey_profile()))}));
+        CHECK(std::abs(int(p.data[0]) - 188) <= 1);
+        CHECK(p.data[0] == p.data[2]);
+    }
+}
+
+TEST_CASE("CMYK JPEGs: through the embedded profile, else the Adobe-inverted formula", "[image][colour]") {
+    const std::array<std::uint8_t, 4> cyan{255, 0, 0, 0}, magenta{0, 255, 0, 0};
+    auto near = [](const img::pixels& p, int r, int g, int b) {
+        INFO("got " << int(p.data[0]) << "," << int(p.data[1]) << "," << int(p.data[2]));
+        return std::abs(p.data[0] - r) <= 8 && std::abs(p.data[1] - g) <= 8 && std::abs(p.data[2] - b) <= 8;
+    };
+    CHECK(near(decoded(cmyk_jpeg(16, 16, cyan, nullptr)), 0, 255, 255));
+    CHECK(near(decoded(cmyk_jpeg(16, 16, magenta, nullptr)), 255, 0, 255));
+    const bytes odd = odd_cmyk_profile();
+    CHECK(near(decoded(cmyk_jpeg(16, 16, cyan, &odd)), 255, 255, 0));     // the profile says cyan ink is yellow
+    CHECK(near(decoded(cmyk_jpeg(16, 16, magenta, &odd)), 0, 255, 255));  // and magenta is cyan
+    // With shrink-on-load too.
+    auto t = img::make_thumbnails(cmyk_jpeg(64, 64, cyan, &odd), {.boxes = {{8, 8}}, .fmt = img::out_format::png});
+    REQUIRE(t.has_value());
+    CHECK(near(decoded(t->outputs[0].bytes), 255, 255, 0));
+    // An RGB profile on a CMYK image does not apply: the formula is used.
+    const bytes rgb = swapped_rgb_profile();
+    CHECK(near(decoded(cmyk_jpeg(16, 16, cyan, &rgb)), 0, 255, 255));
+}
+
+TEST_CASE("alpha: premultiplied resize, flattening for JPEG, kept for PNG and WebP", "[image][alpha]") {
+    // A white opaque disc on transparent BLACK: unweighted filtering would darken its rim.
+    img::pixels disc{64, 64, 4, bytes(64 * 64 * 4, 0)};
+    for (int y = 0; y < 64; ++y)
+        for (int x = 0; x < 64; ++x)
+            if ((x - 32) * (x - 32) + (y - 32) * (y - 32) < 20 * 20)
+                std::fill_n(&disc.data[(std::size_t(y) * 64 + x) * 4], 4, std::uint8_t{255});
+    SECTION("no dark fringe") {
+        const auto small = img::resize(disc, {0, 0, 64, 64}, {13, 13});
+        int partial = 0;
+        for (std::size_t i = 0; i < 13 * 13; ++i) {
+            const std::uint8_t* px = &small.data[i * 4];
+            if (px[3] < 8) continue;  // (nearly) transparent: its colour does not matter
+            if (px[3] < 248) ++partial;
+            INFO("pixel " << i << " alpha " << int(px[3]));
+            CHECK(std::min({px[0], px[1], px[2]}) >= 250);
+        }
+        CHECK(partial > 4);  // there is an antialiased rim to look at
+    }
+    SECTION("JPEG output flattens onto the background") {
+        img::thumbnails_request req;
+        req.boxes = {{32, 32}};
+        req.background = {200, 0, 0};
+        req.quality = 95;  // 4:4:4: at 4:2:0 the disc's chroma would bleed into the corner block
+        auto t = img::make_thumbnails(unwrap(img::encode_png(disc)), req);
+        REQUIRE(t.has_value());
+        const auto p = decoded(t->outputs[0].bytes);
+        CHECK(p.channels == 3);
+        CHECK(std::abs(int(p.data[0]) - 200) <= 6);  // a corner: fully transparent
+        CHECK(p.data[1] <= 6);
+        const std::size_t centre = (16 * 32 + 16) * 3;
+        CHECK(p.data[centre + 1] >= 245);  // the disc stays white
+        // The default background is white.
+        auto w = img::make_thumbnails(unwrap(img::encode_png(disc)), {.boxes = {{32, 32}}});
+        REQUIRE(w.has_value());
+        CHECK(decoded(w->outputs[0].bytes).data[1] >= 250);
+    }
+    SECTION("PNG and WebP keep alpha") {
+        for (auto fmt : {img::out_format::png, img::out_format::webp}) {
+            auto t = img::make_thumbnails(unwrap(img::encode_png(disc)), {.boxes = {{32, 32}}, .fmt = fmt});
+            REQUIRE(t.has_value());
+            const auto p = decoded(t->outputs[0].bytes);
+            CHECK(p.channels == 4);
+            CHECK(p.data[3] <= 2);                     // corner transparent
+            CHECK(p.data[(16 * 32 + 16) * 4 + 3] >= 250);  // centre opaque
+        }
+    }
+}
+
+TEST_CASE("keep_metadata copies EXIF with Orientation 1 and stripping is the default", "[image][exif]") {
+    const img::pixels ref = quadrants(60, 40, 4);
+    const img::pixels stored = img::apply_orientation(ref, inverse_orientation[6]);
+    for (bool big_endian : {false, true}) {
+        const bytes exif = exif_block(6, big_endian);
+        const bytes jpeg = with_jpeg_segments(unwrap(img::encode_jpeg(stored, 95)), {{0xE1, exif}});
+        for (auto fmt : {img::out_format::jpeg, img::out_format::png, img::out_format::webp}) {
+            INFO("output " << int(fmt) << " big endian " << big_endian);
+            auto kept = img::make_thumbnails(jpeg, {.boxes = {{30, 30}}, .fmt = fmt, .keep_metadata = true});
+            REQUIRE(kept.has_value());
+            const bytes& out = kept->outputs[0].bytes;
+            const auto h = img::read_header(out);
+            REQUIRE(h.has_value());
+            CHECK(h->width == 30);  // upright, and not turned again by a reader that honours the tag
+            CHECK(h->height == 20);
+            const auto m = img::read_metadata(out, h->fmt);
+            REQUIRE(m.exif.size() == exif.size() - 6);  // the TIFF block, without "Exif\0\0"
+            CHECK(m.orientation == 1);
+            CHECK(img::exif_orientation(m.exif) == 1);
+            // Everything but the orientation value is the source's (ImageWidth 640 among it).
+            std::size_t differing = 0;
+            for (std::size_t i = 0; i < m.exif.size(); ++i) differing += m.exif[i] != exif[i + 6];
+            CHECK(differing == 1);
+            auto stripped = img::make_thumbnails(jpeg, {.boxes = {{30, 30}}, .fmt = fmt});
+            REQUIRE(stripped.has_value());
+            CHECK(max_abs_diff(decoded(out), decoded(stripped->outputs[0].bytes)) == 0);
+            CHECK(img::read_metadata(stripped->outputs[0].bytes, h->fmt).exif.empty());
+        }
+    }
+    // A source without EXIF gives outputs without it.
+    auto none = img::make_thumbnails(unwrap(img::encode_png(ref)), {.boxes = {{30, 30}}, .keep_metadata = true});
+    REQUIRE(none.has_value());
+    CHECK(img::read_metadata(none->outputs[0].bytes, img::format::jpeg).exif.empty());
+}
+
+TEST_CASE("outputs: formats, several boxes from one request, fit modes, enlarge", "[image]") {
+    const bytes src = jpeg_of(2000, 1000);
+    SECTION("several sizes") {
+        auto t = img::make_thumbnails(src, {.boxes = {{128, 128}, {256, 256}, {1024, 1024}, {0, 100}, {0, 0}}});
+        REQUIRE(t.has_value());
+        CHECK(t->source.width == 2000);
+        CHECK(t->source.orientation == 1);
+        const std::vector<img::size> want{{128, 64}, {256, 128}, {1024, 512}, {200, 100}, {2000, 1000}};
+        REQUIRE(t->outputs.size() == want.size());
+        for (std::size_t i = 0; i < want.size(); ++i) {
+            INFO("output " << i);
+            CHECK(img::size{t->outputs[i].width, t->outputs[i].height} == want[i]);
+            const auto p = decoded(t->outputs[i].bytes);
+            CHECK(img::size{p.width, p.height} == want[i]);
+        }
+    }
+    SECTION("JPEG options: progressive; baseline by default; no metadata") {
+        auto base = img::make_thumbnails(src, {});
+        auto prog = img::make_thumbnails(src, {.progressive = true});
+        REQUIRE(base.has_value());
+        REQUIRE(prog.has_value());
+        CHECK(contains(prog->outputs[0].bytes, {0xFF, 0xC2}));  // SOF2
+        CHECK_FALSE(contains(base->outputs[0].bytes, {0xFF, 0xC2}));
+        CHECK(psnr(decoded(base->outputs[0].bytes), decoded(prog->outputs[0].bytes)) > 40);
+        auto q = img::make_thumbnails(src, {.quality = 30});
+        REQUIRE(q.has_value());
+        CHECK(q->outputs[0].bytes.size() < base->outputs[0].bytes.size());
+        // The Exif and ICC of the source are not copied.
+        const bytes tagged = with_jpeg_segments(src, {{0xE1, exif_block(6, false)},
+                                                      {0xE2, icc_segment(swapped_rgb_profile(), 0, 500, 1, 1)}});
+        auto s = img::make_thumbnails(tagged, {});
+        REQUIRE(s.has_value());
+        const auto m = img::read_metadata(s->outputs[0].bytes, img::format::jpeg);
+        CHECK(m.orientation == 1);
+        CHECK(m.icc.empty());
+        CHECK_FALSE(contains(s->outputs[0].bytes, {'E', 'x', 'i', 'f'}));
+    }
+    SECTION("WebP output") {
+        auto t = img::make_thumbnails(src, {.fmt = img::out_format::webp, .quality = 85});
+        REQUIRE(t.has_value());
+        CHECK(img::sniff(t->outputs[0].bytes) == img::format::webp);
+        const auto p = decoded(t->outputs[0].bytes);
+        CHECK(p.channels == 3);
+        auto ref = img::make_thumbnails(src, {.fmt = img::out_format::png});
+        REQUIRE(ref.has_value());
+        CHECK(psnr(p, decoded(ref->outputs[0].bytes)) > 35);
+    }
+    SECTION("fill stretches; contain and cover keep the aspect") {
+        // Left half red, right half blue.
+        img::pixels lr{1000, 500, 3, bytes(1000 * 500 * 3, 0)};
+        for (int y = 0; y < 500; ++y)
+            for (int x = 0; x < 1000; ++x) lr.data[(std::size_t(y) * 1000 + x) * 3 + (x < 500 ? 0 : 2)] = 255;
+        const bytes png = unwrap(img::encode_png(lr));
+        img::thumbnails_request req{.boxes = {{100, 300}}, .fmt = img::out_format::png};
+        req.mode = img::fit::fill;
+        auto f = img::make_thumbnails(png, req);
+        REQUIRE(f.has_value());
+        const auto p = decoded(f->outputs[0].bytes);
+        REQUIRE(img::size{p.width, p.height} == img::size{100, 300});
+        CHECK(p.data[(150 * 100 + 10) * 3] == 255);      // left: red
+        CHECK(p.data[(150 * 100 + 90) * 3 + 2] == 255);  // right: blue
+        req.mode = img::fit::cover;  // the centre 167x500: its left half red, right half blue
+        auto c = img::make_thumbnails(png, req);
+        REQUIRE(c.has_value());
+        CHECK(img::size{c->outputs[0].width, c->outputs[0].height} == img::size{100, 300});
+        req.mode = img::fit::contain;
+        auto k = img::make_thumbnails(png, req);
+        REQUIRE(k.has_value());
+        CHECK(img::size{k->outputs[0].width, k->outputs[0].height} == img::size{100, 50});
+    }
+    SECTION("never upscale unless enlarge") {
+        const bytes small = png_of(100, 50, 3);
+        for (auto mode : {img::fit::contain, img::fit::cover, img::fit::fill}) {
+            INFO("mode " << int(mode));
+            img::thumbnails_request req{.boxes = {{400, 400}}, .mode = mode};
+            auto t = img::make_thumbnails(small, req);
+            REQUIRE(t.has_value());
+            CHECK(std::max(t->outputs[0].width, t->outputs[0].height) <= 100);
+            req.enlarge = true;
+            auto e = img::make_thumbnails(small, req);
+            REQUIRE(e.has_value());
+            CHECK(img::size{e->outputs[0].width, e->outputs[0].height} ==
+                  (mode == img::fit::contain ? img::size{400, 200} : img::size{400, 400}));
+            CHECK(decoded(e->outputs[0].bytes).width == 400);
+        }
+    }
+    SECTION("refused requests") {
+        auto none = img::make_thumbnails(src, {.boxes = {}});
+        REQUIRE_FALSE(none.has_value());
+        CHECK(none.error().code == errc::invalid_option);
+        auto huge = img::make_thumbnails(src, {.boxes = {{100000, 100000}}, .enlarge = true});
+        REQUIRE_FALSE(huge.has_value());
+        CHECK(huge.error().code == errc::invalid_option);
+        // The source limit is reported before any output limit.
+        auto big = img::make_thumbnails(png_header_only(65536, 65536), {.boxes = {{0, 0}}});
+        REQUIRE_FALSE(big.has_value());
+        CHECK(big.error().code == errc::too_many_pixels);
+    }
+}
+
+TEST_CASE("target_size: fill and enlarge", "[image]") {
+    using img::fit;
+    struct row {
+        int sw, sh, bw, bh;
+        fit f;
+        bool enlarge;
+        int w, h;
+    };
+    for (auto r : {
+             row{1000, 500, 100, 300, fit::fill, false, 100, 300},
+             row{100, 50, 300, 30, fit::fill, false, 100, 30},  // each side clamped to the source
+             row{100, 50, 300, 30, fit::fill, true, 300, 30},
+             row{100, 50, 0, 30, fit::fill, false, 60, 30},  // one side: like contain
+             row{100, 50, 400, 400, fit::contain, true, 400, 200},
+             row{100, 50, 400, 400, fit::cover, true, 400, 400},
+             row{100, 50, 400, 0, fit::contain, true, 400, 200},
+             row{100, 50, 0, 400, fit::cover, true, 800, 400},
+             row{1000, 500, 400, 400, fit::contain, true, 400, 200},  // enlarge changes nothing when shrinking
+             row{1, 100000, 0, 100000, fit::contain, true, 1, 100000},
+         }) {
+        INFO(r.sw << "x" << r.sh << " in " << r.bw << "x" << r.bh << " mode " << int(r.f) << " enlarge " << r.enlarge);
+        CHECK(img::target_size(r.sw, r.sh, r.bw, r.bh, r.f, r.enlarge) == img::size{r.w, r.h});
+    }
+    const auto extreme = img::target_size(1, 100000, 100000, 0, fit::contain, true);  // stays in int range
+    CHECK(extreme.width == 100000);
+    CHECK(extreme.height == INT_MAX);
+}
+
+// ---- testdata: orientation, colour, quality against libvips ----------------------------------
+
+TEST_CASE("testdata: the eight EXIF orientations give the same upright picture", "[image][testdata][exif]") {
+    QT_REQUIRE_SHARED_TESTDATA(dir);
+    const auto folder = dir / "images/exif";
+    // Landscape_1 has no profile and is the sRGB rendering; 2..8 carry "Generic RGB", which the
+    // decoder converts to sRGB. The eight files are separate encodes that differ by themselves:
+    // libvips' autorot + icc_transform of Landscape_2 is 24.8 dB from Landscape_1. So "the same
+    // picture" is: upright, close to Landscape_1, and far closer than any flip of it would be.
+    const bytes one = qt_test::read_file(folder / "Landscape_1.jpg");
+    const img::pixels ref = decoded(one);
+    auto ref_thumb = img::make_thumbnails(one, {.fmt = img::out_format::png});
+    REQUIRE(ref_thumb.has_value());
+    const img::pixels ref_small = decoded(ref_thumb->outputs[0].bytes);
+    // The PSNR of `p` against `r`, and the best one any other same-sized orientation of p reaches.
+    auto upright_margin = [](const img::pixels& p, const img::pixels& r) {
+        double wrong = 0;
+        for (int other : {2, 3, 4}) wrong = std::max(wrong, psnr(img::apply_orientation(p, other), r));
+        return std::pair{psnr(p, r), wrong};
+    };
+    for (int o = 2; o <= 8; ++o) {
+        const auto path = folder / ("Landscape_" + std::to_string(o) + ".jpg");
+        INFO(path.string());
+        const bytes data = qt_test::read_file(path);
+        auto h = img::read_header(data);
+        REQUIRE(h.has_value());
+        CHECK(h->orientation == o);
+        CHECK(h->width == 600);
+        CHECK(h->height == 450);
+        const auto [full, full_wrong] = upright_margin(decoded(data), ref);
+        CHECK(full >= 22);
+        CHECK(full >= full_wrong + 6);
+        auto t = img::make_thumbnails(data, {.fmt = img::out_format::png});
+        REQUIRE(t.has_value());
+        CHECK(t->source.orientation == o);
+        CHECK(t->outputs[0].width == ref_small.width);
+        CHECK(t->outputs[0].height == ref_small.height);
+        const auto [small, small_wrong] = upright_margin(decoded(t->outputs[0].bytes), ref_small);
+        CHECK(small >= 22);
+        CHECK(small >= small_wrong + 6);
+        if (std::getenv("QT_PRINT_PSNR"))
+            std::printf("orientation %d: PSNR full %.1f dB (best flip %.1f), 256px %.1f dB (best flip %.1f)\n", o,
+                        full, full_wrong, small, small_wrong);
+    }
+}
+
+TEST_CASE("testdata: wide-gamut and grey profiles convert to the sRGB values libvips computes", "[image][testdata][colour]") {
+    QT_REQUIRE_SHARED_TESTDATA(dir);
+    // From `vips icc_transform FILE out.v srgb --embedded` and `vips getpoint out.v 0 0`.
+    const auto p3 = decoded(qt_test::read_file(dir / "images/formats/p3.png"));
+    CHECK(std::abs(int(p3.data[0]) - 255) <= 2);
+    CHECK(p3.data[1] <= 2);
+    CHECK(p3.data[2] <= 2);
+    const auto pro = decoded(qt_test::read_file(dir / "images/formats/prophoto.png"));
+    CHECK(std::abs(int(pro.data[0]) - 117) <= 2);
+    CHECK(std::abs(int(pro.data[1]) - 160) <= 2);
+    CHECK(std::abs(int(pro.data[2]) - 210) <= 2);
+    const auto grey = decoded(qt_test::read_file(dir / "images/formats/16-bit-grey-alpha.png"));
+    CHECK(grey.channels == 4);
+}
+
+namespace {
+
+bool have_vipsthumbnail() { return std::system("command -v vipsthumbnail >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+TEST_CASE("testdata: 256 px thumbnails match vipsthumbnail's, PSNR >= 32 dB", "[image][testdata][vips]") {
+    QT_REQUIRE_SHARED_TESTDATA(dir);
+    if (!have_vipsthumbnail()) {
+        WARN("SKIPPED: vipsthumbnail is not installed (Debian: libvips-tools); no comparison with libvips");
+        return;
+    }
+    const auto tmp = std::filesystem::temp_directory_path() /
+                     ("quickthumb-vips-" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(tmp);
+    struct cleanup {
+        std::filesystem::path p;
+        ~cleanup() {
+            std::error_code ec;
+            std::filesystem::remove_all(p, ec);
+        }
+    } guard{tmp};
+    double min_psnr = 99, sum = 0;
+    int count = 0;
+    for (const auto& sub : {"images/photos", "images/exif"})
+        for (const auto& path : files_in(dir / sub)) {
+            if (path.filename() == "testimgl.jpg") continue;  // lossless JPEG: neither side decodes it
+            INFO(path.string());
+            auto ours = img::make_thumbnails(qt_test::read_file(path), {.fmt = img::out_format::png});
+            REQUIRE(ours.has_value());
+            const auto out = tmp / (path.stem().string() + ".png");
+            const std::string cmd =
+                "vipsthumbnail '" + path.string() + "' -s 256 -o '" + out.string() + "' >/dev/null 2>&1";
+            REQUIRE(std::system(cmd.c_str()) == 0);
+            const auto theirs = decoded(qt_test::read_file(out));
+            const auto mine = decoded(ours->outputs[0].bytes);
+            REQUIRE(mine.width == theirs.width);
+            REQUIRE(mine.height == theirs.height);
+            const double p = psnr(mine, theirs);
+            CHECK(p >= 32.0);
+            if (std::getenv("QT_PRINT_PSNR"))
+                std::printf("%-28s %4dx%-4d PSNR %.2f dB\n", path.filename().c_str(), mine.width, mine.height, p);
+            min_psnr = std::min(min_psnr, p);
+            sum += p;
+            ++count;
+        }
+    CHECK(count >= 13);
+    if (std::getenv("QT_PRINT_PSNR")) std::printf("vips comparison: %d images, min %.2f dB, mean %.2f dB\n", count, min_psnr, sum / count);
 }

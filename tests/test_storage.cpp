@@ -18,9 +18,9 @@ TEST_CASE("storage: layout and atomic writes", "[storage]") {
     std::vector<std::uint8_t> bytes(100000, 7);
     auto target = s.thumb_path("abc", "thumb_1x1.jpg");
     REQUIRE(s.write_atomic(target, bytes));
-    auto back = s.read_all(target);
+    auto back = mapped_file::open(target);
     REQUIRE(back);
-    CHECK(*back == bytes);
+    CHECK(std::vector<std::uint8_t>(back->bytes().begin(), back->bytes().end()) == bytes);
     // Nothing but the final file is left beside it.
     int entries = 0;
     for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.thumb_dir("abc"))) ++entries;
@@ -29,7 +29,9 @@ TEST_CASE("storage: layout and atomic writes", "[storage]") {
     // Overwriting replaces the content whole.
     std::vector<std::uint8_t> other(10, 1);
     REQUIRE(s.write_atomic(target, other));
-    CHECK(*s.read_all(target) == other);
+    auto again = mapped_file::open(target);
+    REQUIRE(again);
+    CHECK(std::vector<std::uint8_t>(again->bytes().begin(), again->bytes().end()) == other);
 }
 
 TEST_CASE("storage: commit_upload moves a temp file into uploads/", "[storage]") {
@@ -51,9 +53,14 @@ TEST_CASE("storage: clean_temp removes leftovers / read errors are values", "[st
     { std::ofstream(s.temp_path()) << "half"; }
     s.clean_temp();
     CHECK(fs::is_empty(dir.path() / "tmp"));
-    auto missing = s.read_all(dir.path() / "nope");
+    auto missing = mapped_file::open(dir.path() / "nope");
     REQUIRE_FALSE(missing);
     CHECK(missing.error().code == errc::io_error);
+    CHECK(mapped_file::open(dir.path()).error().message.find("is a directory") != std::string::npos);
+    { std::ofstream(dir.path() / "empty"); }
+    auto empty = mapped_file::open(dir.path() / "empty");
+    REQUIRE(empty);
+    CHECK(empty->bytes().empty());
     CHECK(io_failure(ENOSPC, "write").code == errc::storage_full);
 }
 

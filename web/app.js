@@ -8,7 +8,9 @@
   const POLL_MS = 1000;
   const POLL_MAX_BACKOFF_MS = 15000;
   const LIST_LIMIT = 50;
-  const OPTION_FIELDS = ['width', 'height', 'fit', 'format', 'quality'];
+  const OPTION_FIELDS = ['sizes', 'fit', 'format', 'quality', 'background', 'enlarge', 'progressive'];
+  const DEFAULT_BACKGROUND = '#ffffff';
+  const PREVIEW_PX = 120;
   const STATES = ['queued', 'processing', 'succeeded', 'failed', 'cancelled'];
 
   const $ = (id) => document.getElementById(id);
@@ -174,6 +176,15 @@
     return out;
   }
 
+  /** The value to send for an option input, or '' to leave it to the server's default. */
+  function optionValue(input) {
+    if (!input) return '';
+    if (input.type === 'checkbox') return input.checked ? 'true' : '';
+    const value = input.value.trim();
+    if (input.type === 'color') return value.toLowerCase() === DEFAULT_BACKGROUND ? '' : value;
+    return value;
+  }
+
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     hideError();
@@ -197,8 +208,7 @@
     const data = new FormData();
     // Options first: a streaming multipart parser knows them before the file bytes arrive.
     for (const name of OPTION_FIELDS) {
-      const input = form.elements.namedItem(name);
-      const value = input ? input.value.trim() : '';
+      const value = optionValue(form.elements.namedItem(name));
       if (value !== '') data.append(name, value);
     }
     for (const f of selectedFiles) data.append('file', f, f.name);
@@ -277,8 +287,11 @@
       return;
     }
 
-    // The first output is the preview; every output gets a link with its size.
-    const first = usable[0];
+    // The preview is the smallest output that still fills the preview box (else the largest);
+    // every output gets a link with its size.
+    const longest = (o) => Math.max(isPositiveInt(o.width) ? o.width : 0, isPositiveInt(o.height) ? o.height : 0);
+    const bySize = usable.slice().sort((a, b) => longest(a) - longest(b));
+    const first = bySize.find((o) => longest(o) >= PREVIEW_PX) || bySize[bySize.length - 1];
     const firstUrl = safePath(first.url);
     let img = oldImg;
     if (!img) {

@@ -1,6 +1,8 @@
 #pragma once
 // Command line and QUICKTHUMB_* environment: parsed once at start-up, validated with messages a
 // person understands. A bad config is fatal, so it is reported by throwing config_error.
+#include "quickthumb/image.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -33,12 +35,30 @@ struct serve_config {
     int shutdown_grace_seconds = 20;
 };
 
+// `quickthumb thumb IN... [-s SIZE] [-o PATTERN] [--fit F] [--quality Q] [--enlarge] [--jobs N]`.
+// Everything is checked at parse time (bad usage exits 2 before any file is touched), so the
+// runner only meets per-file problems.
+struct thumb_config {
+    std::vector<std::string> inputs;
+    int width = 256;   // the box, as vipsthumbnail's -s: 256 = 256x256, 256x = width only,
+    int height = 256;  // x256 = height only (0 = that side is unconstrained)
+    std::string pattern = "tn_%s.jpg";  // %s = input base name without extension
+    image::out_format format = image::out_format::jpeg;  // from the pattern's extension
+    image::fit fit = image::fit::contain;
+    int quality = 80;
+    bool progressive = false;
+    bool enlarge = false;
+    image::rgb background{};  // what JPEG output flattens alpha onto
+    int jobs = 0;             // threads; 0 = number of cores
+    std::int64_t max_pixels = 100'000'000;
+};
+
 enum class command { serve, thumb, help, version };
 
 struct command_line {
     command cmd = command::help;
     serve_config serve;
-    std::vector<std::string> rest;  // positional arguments of other commands
+    thumb_config thumb;
 };
 
 // Looks up an environment variable; injectable so tests need not touch the real environment.
@@ -50,6 +70,7 @@ env_lookup process_env();
 command_line parse_command_line(const std::vector<std::string>& args, const env_lookup& env);
 
 std::string usage();
+std::string thumb_usage();
 
 // "32MiB", "512k", "1G", "1048576" -> bytes. Throws config_error.
 std::uint64_t parse_size(std::string_view flag, std::string_view text);

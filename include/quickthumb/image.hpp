@@ -1,5 +1,6 @@
 #pragma once
-// The image engine: sniff, read the header, decode (with JPEG shrink-on-load), resize, encode.
+// The image engine: sniff, read the header and metadata (EXIF orientation, ICC profile), decode
+// (with JPEG shrink-on-load), orient, convert to sRGB, resize, encode.
 // Pure: bytes in, bytes out. It knows nothing of HTTP, SQLite or jobs.
 #include "quickthumb/error.hpp"
 
@@ -20,13 +21,43 @@ format sniff(std::span<const std::uint8_t> head) noexcept;
 
 struct header_info {
     format fmt = format::unknown;
-    int width = 0;
+    int width = 0;         // as displayed: after the EXIF orientation (5..8 swap the stored sides)
     int height = 0;
+    int orientation = 1;   // EXIF orientation 1..8 (1 when absent or invalid)
 };
 
-// Reads dimensions from the header without decoding pixels. Errors: not_an_image,
+// Reads dimensions and the EXIF orientation without decoding pixels. Errors: not_an_image,
 // unsupported_format (named in the message), corrupt_image.
 result<header_info> read_header(std::span<const std::uint8_t> data);
+
+// ---- metadata (src/image/exif.cpp) ---------------------------------------------------------
+// Every reader here is bounds-checked and total: hostile bytes give "nothing found", never a read
+// outside the span. Damaged metadata is ignored rather than failing the image.
+
+// The Orientation tag (0x0112) of IFD0 in an EXIF block: a TIFF structure ("II*\0" / "MM\0*"),
+// optionally preceded by "Exif\0\0". Returns 1..8, or 1 when absent or out of range.
+int exif_orientation(std::span<const std::uint8_t> exif) noexcept;
+
+struct metadata {
+    int orientation = 1;
+    std::vector<std::uint8_t> icc;   // the embedded ICC profile, empty if none
+    std::vector<std::uint8_t> exif;  // the EXIF TIFF block ("II*\0"/"MM\0*"...), empty if none or > 64 KiB
+};
+
+// The EXIF orientation and the ICC profile of a JPEG (APP1 "Exif", APP2 "ICC_PROFILE" chunks),
+// PNG (eXIf, iCCP inflated to at most 8 MiB) or WebP (VP8X "EXIF", "ICCP"). Other formats: none.
+// with_icc=false skips the ICC profile (for the header, which needs only the orientation).
+metadata read_metadata(std::span<const std::uint8_t> data, format f, bool with_icc = true);
+
+// A copy of an EXIF TIFF block with its IFD0 Orientation set to 1 (for pixels already upright).
+// Hostile or damaged blocks are copied as they are when no Orientation entry can be found.
+std::vector<std::uint8_t> exif_upright(std::span<const std::uint8_t> exif);
+
+// Adds an EXIF block to an encoded JPEG (APP1 after SOI), PNG (eXIf after IHDR) or WebP (the
+// extended container's EXIF chunk). Errors: internal, for bytes not made by our encoders.
+result<std::vector<std::uint8_t>> embed_exif(std::vector<std::uint8_t> encoded, std::span<const std::uint8_t> exif);
+
+// ---- pixels ------------------------------------------------------------------------------
 
 // 8-bit interleaved pixels, channels is 3 (RGB) or 4 (RGBA, straight alpha).
 struct pixels {
@@ -36,13 +67,27 @@ struct pixels {
     std::vector<std::uint8_t> data;
 };
 
-// Decodes the whole image. When min_width/min_height are given (> 0), a JPEG may be decoded at a
-// DCT scale (1/2, 1/4, 1/8) as long as the result stays at least that large in both dimensions.
+// Decodes the whole image, upright (EXIF orientation applied) and in sRGB (an embedded ICC
+// profile converted with Little CMS; CMYK without a profile by the naive formula, Adobe-inverted
+// inks handled). When min_width/min_height are given (> 0, in upright orientation), a JPEG may be
+// decoded at a DCT scale (1/2, 1/4, 1/8) as long as the result stays at least that large.
 // max_pixels is checked against the header before any pixel is decoded (too_many_pixels).
 result<pixels> decode(std::span<const std::uint8_t> data, std::int64_t max_pixels, int min_width = 0,
                       int min_height = 0);
 
-enum class fit { contain, cover };
+// The pixels as displayed for an EXIF orientation (1..8; anything else is 1).
+pixels apply_orientation(pixels p, int orientation);
+
+// Converts pixels described by an ICC profile to sRGB in place. An RGB profile applies to RGB(A)
+// pixels, a grey profile to grey pixels stored as R=G=B. Returns false (pixels untouched) when the
+// profile is unusable or does not match; the caller then treats the pixels as sRGB.
+bool convert_to_srgb(pixels& p, std::span<const std::uint8_t> icc_profile, bool grey_source = false);
+
+// ---- geometry and resampling -------------------------------------------------------------
+
+// contain: inside the box, aspect kept. cover: fills the box, the source centre-cropped to its
+// aspect. fill: stretched to exactly the box, aspect not kept.
+enum class fit { contain, cover, fill };
 
 struct size {
     int width = 0;
@@ -51,27 +96,79 @@ struct size {
 };
 
 // The output size for a source of src_w x src_h inside a box of box_w x box_h (0 = unconstrained
-// in that dimension; at least one is > 0). contain keeps the aspect ratio inside the box; cover
-// fills the box (and the source is centre-cropped to its aspect ratio). Never upscales: a source
-// smaller than the box keeps its size (cover then crops to the box's aspect ratio).
+// in that dimension; both 0 = the source size). With only one side given, every mode scales to
+// it. Without `enlarge` nothing is upscaled: contain keeps a small source's size, cover then
+// only crops it to the box's aspect ratio, fill clamps each side to the source's.
 // Every dimension is at least 1.
-size target_size(int src_w, int src_h, int box_w, int box_h, fit f) noexcept;
+size target_size(int src_w, int src_h, int box_w, int box_h, fit f, bool enlarge = false) noexcept;
 
 // The centred crop of the source that has the aspect ratio of `target` (for cover).
 struct rect {
     int x = 0, y = 0, width = 0, height = 0;
+    bool operator==(const rect&) const = default;
 };
 rect cover_crop(int src_w, int src_h, size target) noexcept;
 
-// Resamples (sRGB-correct, alpha-weighted) `src`, or the `crop` of it, to exactly `to`.
+// Resamples `src`, or the `crop` of it, to exactly `to`, like libvips' default: an integer box
+// pre-shrink leaving a factor >= 2, then Lanczos-3, on the gamma-encoded values (libvips' default,
+// and what the quality bar compares against), with alpha premultiplied so that transparent pixels
+// do not bleed their colour (no dark fringes). Memory: O(output width x filter taps).
 pixels resize(const pixels& src, rect crop, size to);
 
-// Encoders. JPEG flattens alpha onto white.
-result<std::vector<std::uint8_t>> encode_jpeg(const pixels& p, int quality);
-result<std::vector<std::uint8_t>> encode_png(const pixels& p);
+// ---- encoders ----------------------------------------------------------------------------
 
-enum class out_format { jpeg, png };
+struct rgb {
+    std::uint8_t r = 255, g = 255, b = 255;
+    bool operator==(const rgb&) const = default;
+};
 
+struct jpeg_options {
+    int quality = 80;           // 1..100
+    bool progressive = false;
+    rgb background{};           // alpha is flattened onto it
+};
+
+// Optimised Huffman tables, 4:2:0 (4:4:4 from quality 90), no metadata.
+result<std::vector<std::uint8_t>> encode_jpeg(const pixels& p, const jpeg_options& opts);
+result<std::vector<std::uint8_t>> encode_jpeg(const pixels& p, int quality);  // flattens onto white
+result<std::vector<std::uint8_t>> encode_png(const pixels& p);                // keeps alpha
+result<std::vector<std::uint8_t>> encode_webp(const pixels& p, int quality);  // lossy, keeps alpha
+
+// ---- the pipeline ------------------------------------------------------------------------
+
+enum class out_format { jpeg, png, webp };
+
+struct thumbnails_request {
+    std::vector<size> boxes{{256, 256}};  // one output per box, in this order; 0 = unconstrained
+    fit mode = fit::contain;
+    out_format fmt = out_format::jpeg;
+    int quality = 80;                     // JPEG and WebP, 1..100
+    bool progressive = false;             // JPEG
+    bool enlarge = false;                 // allow upscaling a source smaller than a box
+    rgb background{};                     // JPEG output flattens alpha onto it (default white)
+    // Copy the source's EXIF (Orientation set to 1: the pixels are upright) into every output.
+    // ICC profiles are never copied: the pixels have been converted to sRGB. XMP is not kept.
+    bool keep_metadata = false;
+    std::int64_t max_pixels = 100'000'000;  // per source frame, and per output
+};
+
+struct output {
+    int width = 0;
+    int height = 0;
+    std::vector<std::uint8_t> bytes;  // encoded, sRGB, upright, no metadata unless keep_metadata
+};
+
+struct thumbnails {
+    header_info source;          // format, upright (oriented) full dimensions and orientation
+    std::vector<output> outputs;  // one per box
+};
+
+// The whole pipeline, ONE decode for all boxes: read_header -> limits -> decode at the DCT scale
+// the largest box needs -> per box: crop/resize -> sRGB -> orient -> encode. Errors: those of
+// read_header/decode, and invalid_option for no boxes or an output larger than max_pixels.
+result<thumbnails> make_thumbnails(std::span<const std::uint8_t> data, const thumbnails_request& req);
+
+// Single-box convenience over make_thumbnails, kept for existing callers.
 struct thumbnail_request {
     int box_width = 256;
     int box_height = 256;
@@ -82,13 +179,13 @@ struct thumbnail_request {
 };
 
 struct thumbnail {
-    header_info source;          // the input's format and full dimensions
+    header_info source;  // as in thumbnails
     int width = 0;
     int height = 0;
     std::vector<std::uint8_t> bytes;  // encoded output
 };
 
-// The whole pipeline: read_header -> limits -> decode (shrink-on-load) -> crop/resize -> encode.
+// A box of 0x0 means 256x256 here (unlike make_thumbnails, where it means the source size).
 result<thumbnail> make_thumbnail(std::span<const std::uint8_t> data, const thumbnail_request& req);
 
 }  // namespace quickthumb::image

@@ -3,6 +3,7 @@
 #include "quickthumb/error.hpp"
 
 #include <boost/json/value.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -24,26 +25,58 @@ bool is_final(job_state s) noexcept;
 //   failed | cancelled -> queued (explicit retry)
 bool can_transition(job_state from, job_state to) noexcept;
 
-enum class fit_mode { contain, cover };
-enum class output_format { jpeg, png };
+enum class fit_mode { contain, cover, fill };
+enum class output_format { jpeg, png, webp };
 
 std::string_view to_string(fit_mode f) noexcept;
 std::string_view to_string(output_format f) noexcept;
-std::string_view extension(output_format f) noexcept;   // "jpg", "png"
+std::string_view extension(output_format f) noexcept;   // "jpg", "png", "webp"
 std::string_view mime_type(output_format f) noexcept;   // "image/jpeg", ...
+std::optional<fit_mode> parse_fit_mode(std::string_view s) noexcept;            // "contain", "cover", "fill"
+std::optional<output_format> parse_output_format(std::string_view s) noexcept;  // "jpeg" or "jpg", "png", "webp"
 
-// What the client asked for. width/height 0 means "not constrained"; both 0 is replaced by
-// the default box (256 x 256, i.e. longest side 256).
+// One requested output: the box it must fit. 0 leaves that side unconstrained (never both): a
+// one-sided box scales the image to that side whatever the fit.
+struct box {
+    int width = 0;
+    int height = 0;
+    bool operator==(const box&) const = default;
+};
+
+struct colour {
+    std::uint8_t r = 255, g = 255, b = 255;
+    bool operator==(const colour&) const = default;
+};
+
+std::string to_string(colour c);                              // "#rrggbb"
+std::optional<colour> parse_colour(std::string_view s) noexcept;  // "#rrggbb" or "rrggbb", any case
+
+// Limits on what one job may ask for: each output is bounded, and so is their number, so one
+// upload cannot ask for gigabytes of pixels.
+inline constexpr int max_box_side = 8192;
+inline constexpr std::size_t max_sizes = 8;
+
+// What the client asked for; the defaults are what an upload without options gets.
 struct job_params {
-    int width = 256;
-    int height = 256;
+    std::vector<box> sizes{{256, 256}};  // one output per distinct box, in this order
     fit_mode fit = fit_mode::contain;
     output_format format = output_format::jpeg;
-    int quality = 80;  // 1..100, JPEG only
+    int quality = 80;          // 1..100, JPEG and WebP
+    bool progressive = false;  // JPEG only
+    bool enlarge = false;      // upscale a source smaller than the box
+    colour background{};       // JPEG only: transparent pixels are flattened onto it
+    // Accepted and stored, but the engine strips metadata whatever this says (not implemented yet).
+    bool keep_metadata = false;
 };
 
 // Parses options from name=value pairs (query string or form fields). Unknown names are refused
-// so typos do not pass silently. Returns invalid_option with a message naming the field.
+// so typos do not pass silently. Returns invalid_option with a message naming the field and what
+// it accepts.
+//   sizes=128,256,640x480,300x,x200  up to max_sizes boxes: N (longest side, a box NxN), WxH, Wx or xH
+//   width=, height=                  one box (the older form); not together with sizes
+//   fit=contain|cover|fill  format=jpeg|jpg|png|webp  quality=1..100
+//   progressive=, enlarge=, keep_metadata=  true|false|1|0
+//   background=#rrggbb|rrggbb
 result<job_params> parse_job_params(const std::multimap<std::string, std::string>& fields);
 
 struct job_source {
@@ -79,7 +112,8 @@ struct job {
 
 boost::json::object to_json(const job& j);
 boost::json::object to_json(const job_params& p);
-// Parses what to_json(job_params) wrote (the store keeps params as JSON).
+// Parses what to_json(job_params) wrote (the store keeps params as JSON). Keys an older version
+// did not write get their defaults; its width/height become the one box.
 result<job_params> job_params_from_json(std::string_view text);
 std::string outputs_to_json(const std::vector<job_output>& outputs);
 std::vector<job_output> outputs_from_json(std::string_view text);

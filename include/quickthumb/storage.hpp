@@ -6,6 +6,7 @@
 //   <data>/thumbs/<id>/<name>    the outputs
 //   <data>/tmp/                  uploads being received and outputs being written
 #include "quickthumb/error.hpp"
+#include "quickthumb/file_io.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -39,16 +40,11 @@ public:
     // Moves a fully received temp file to uploads/<id>, durably (fsync file, rename, fsync dir).
     result<void> commit_upload(const std::filesystem::path& temp, const std::string& id) const;
 
-    result<std::vector<std::uint8_t>> read_all(const std::filesystem::path& p) const;
-
     // Deletes a job's upload and thumbnails (missing files are fine).
     void remove_job_files(const std::string& id) const;
 
 private:
     std::filesystem::path root_;
 };
-
-// errno -> our error: ENOSPC/EDQUOT become storage_full, the rest io_error.
-error io_failure(int err, std::string_view what);
 
 }  // namespace quickthumb

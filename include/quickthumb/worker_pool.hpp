@@ -1,6 +1,7 @@
 #pragma once
 // N worker coroutines on the image thread pool. Each takes a job id from the channel, marks it
-// processing in the store, makes the thumbnail, writes it atomically and records the outcome.
+// processing in the store, makes its thumbnails (one decode for all sizes), writes each atomically
+// and records the outcome.
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/storage.hpp"
 #include "quickthumb/store.hpp"
@@ -37,7 +38,7 @@ public:
 private:
     boost::asio::awaitable<void> run_worker();
     boost::asio::awaitable<void> process(std::string id);
-    // The blocking part of a job: read the upload, make the thumbnail, write it atomically.
+    // The blocking part of a job: read the upload, make the thumbnails, write each atomically.
     job_outcome run_job(const job& j) const;
 
     boost::asio::thread_pool& pool_;

@@ -1,6 +1,7 @@
 #include "quickthumb/config.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -15,15 +16,21 @@ std::string env_name(std::string_view flag) {
     return out;
 }
 
+// `shown` is the flag as the user typed it ("--port", "-s"), for the message.
 template <class T>
-T parse_int(std::string_view flag, std::string_view text, T lo, T hi) {
+T parse_int_as(std::string_view shown, std::string_view text, T lo, T hi) {
     T v{};
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc{} || p != text.data() + text.size() || v < lo || v > hi) {
-        throw config_error("--" + std::string(flag) + ": expected a whole number from " + std::to_string(lo) +
-                           " to " + std::to_string(hi) + ", got '" + std::string(text) + "'");
+        throw config_error(std::string(shown) + ": expected a whole number from " + std::to_string(lo) + " to " +
+                           std::to_string(hi) + ", got '" + std::string(text) + "'");
     }
     return v;
+}
+
+template <class T>
+T parse_int(std::string_view flag, std::string_view text, T lo, T hi) {
+    return parse_int_as<T>("--" + std::string(flag), text, lo, hi);
 }
 
 // The flags `serve` accepts; each also comes from QUICKTHUMB_<NAME>.
@@ -68,6 +75,139 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
     }
 }
 
+// vipsthumbnail's -s: "256" is a 256x256 box (the longest side), "256x" only bounds the width,
+// "x256" only the height, "200x100" both. A 0 side is unconstrained too ("200x0").
+void parse_box(std::string_view shown, std::string_view v, thumb_config& t) {
+    constexpr int max_side = 16384;  // WebP's limit is 16383; the engine reports that per file
+    auto x = v.find('x');
+    if (x == std::string_view::npos) {
+        t.width = t.height = parse_int_as<int>(shown, v, 1, max_side);
+        return;
+    }
+    auto side = [&](std::string_view s) { return s.empty() ? 0 : parse_int_as<int>(shown, s, 0, max_side); };
+    t.width = side(v.substr(0, x));
+    t.height = side(v.substr(x + 1));
+    if (t.width == 0 && t.height == 0)
+        throw config_error(std::string(shown) + ": at least one side must be greater than 0, got '" + std::string(v) +
+                           "'");
+}
+
+// "#rrggbb", "rrggbb" or "R,G,B" (0-255 each, as vips writes colours).
+image::rgb parse_colour(std::string_view shown, std::string_view v) {
+    auto bad = [&]() -> config_error {
+        return config_error(std::string(shown) + ": expected a colour like #ffffff or 255,255,255, got '" +
+                            std::string(v) + "'");
+    };
+    std::array<std::uint8_t, 3> c{};
+    if (v.find(',') != std::string_view::npos) {
+        for (std::size_t i = 0; i < 3; ++i) {
+            auto comma = v.find(',');
+            if ((i < 2) != (comma != std::string_view::npos)) throw bad();
+            std::string_view part = v.substr(0, comma);
+            unsigned n = 0;
+            auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), n);
+            if (part.empty() || ec != std::errc{} || p != part.data() + part.size() || n > 255) throw bad();
+            c[i] = static_cast<std::uint8_t>(n);
+            v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+        }
+        return {c[0], c[1], c[2]};
+    }
+    std::string_view hex = v.starts_with('#') ? v.substr(1) : v;
+    if (hex.size() != 6) throw bad();
+    for (std::size_t i = 0; i < 3; ++i) {
+        unsigned n = 0;
+        auto [p, ec] = std::from_chars(hex.data() + 2 * i, hex.data() + 2 * i + 2, n, 16);
+        if (ec != std::errc{} || p != hex.data() + 2 * i + 2) throw bad();
+        c[i] = static_cast<std::uint8_t>(n);
+    }
+    return {c[0], c[1], c[2]};
+}
+
+// The output format from the pattern's extension (after its last '/'), or a config_error.
+image::out_format format_of_pattern(const std::string& pattern) {
+    const std::string name = pattern.substr(pattern.rfind('/') + 1);  // npos + 1 == 0
+    auto dot = name.rfind('.');
+    std::string ext = dot == std::string::npos ? "" : name.substr(dot + 1);
+    for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ext == "jpg" || ext == "jpeg") return image::out_format::jpeg;
+    if (ext == "png") return image::out_format::png;
+    if (ext == "webp") return image::out_format::webp;
+    throw config_error("-o: the pattern must end in .jpg, .jpeg, .png or .webp (the extension picks the format), got '" +
+                       pattern + "'");
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+    for (std::size_t i = 1; i < args.size() && args[i] != "--"; ++i)
+        if (args[i] == "-h" || args[i] == "--help") return true;
+    return false;
+}
+
+// args[0] is "thumb". Options and inputs may be mixed; "--" ends the options.
+thumb_config parse_thumb_args(const std::vector<std::string>& args) {
+    thumb_config t;
+    bool options_done = false;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        std::string_view a = args[i];
+        if (options_done || !a.starts_with("-") || a == "-") {
+            t.inputs.emplace_back(a);
+            continue;
+        }
+        if (a == "--") {
+            options_done = true;
+            continue;
+        }
+        // --name=value as well as --name value (short options take only the latter).
+        std::optional<std::string> inline_value;
+        if (a.starts_with("--")) {
+            if (auto eq = a.find('='); eq != std::string_view::npos) {
+                inline_value = std::string(a.substr(eq + 1));
+                a = a.substr(0, eq);
+            }
+        }
+        auto value = [&]() -> std::string {
+            if (inline_value) return *inline_value;
+            if (i + 1 >= args.size()) throw config_error(std::string(a) + ": missing value");
+            return args[++i];
+        };
+        auto no_value = [&] {
+            if (inline_value) throw config_error(std::string(a) + ": takes no value");
+        };
+        if (a == "-s" || a == "--size") {
+            parse_box(a, value(), t);
+        } else if (a == "-o" || a == "--output") {
+            t.pattern = value();
+            if (t.pattern.empty()) throw config_error(std::string(a) + ": expected a pattern, got an empty value");
+        } else if (a == "--fit") {
+            const std::string v = value();
+            if (v == "contain") t.fit = image::fit::contain;
+            else if (v == "cover") t.fit = image::fit::cover;
+            else if (v == "fill") t.fit = image::fit::fill;
+            else throw config_error("--fit: expected contain, cover or fill, got '" + v + "'");
+        } else if (a == "-q" || a == "--quality") {
+            t.quality = parse_int_as<int>(a, value(), 1, 100);
+        } else if (a == "--progressive") {
+            no_value();
+            t.progressive = true;
+        } else if (a == "--enlarge") {
+            no_value();
+            t.enlarge = true;
+        } else if (a == "--background") {
+            t.background = parse_colour(a, value());
+        } else if (a == "-j" || a == "--jobs") {
+            t.jobs = parse_int_as<int>(a, value(), 0, 256);
+        } else if (a == "--max-pixels") {
+            t.max_pixels = parse_int_as<std::int64_t>(a, value(), 1, 10'000'000'000);
+        } else {
+            throw config_error("unknown option " + std::string(a) + " (try: quickthumb thumb --help)");
+        }
+    }
+    if (t.inputs.empty()) throw config_error("thumb: no input files (try: quickthumb thumb --help)");
+    if (t.inputs.size() > 1 && t.pattern.find("%s") == std::string::npos)
+        throw config_error("-o: with several inputs the pattern needs %s, or every output would get the same name");
+    t.format = format_of_pattern(t.pattern);
+    return t;
+}
+
 }  // namespace
 
 env_lookup process_env() {
@@ -94,11 +234,37 @@ std::uint64_t parse_size(std::string_view flag, std::string_view text) {
     return v * mult;
 }
 
+std::string thumb_usage() {
+    return R"(Usage: quickthumb thumb IN... [options]
+Thumbnails files with the service's image engine, like vipsthumbnail, on all cores.
+  -s, --size SIZE        the box: 256 = 256x256 (longest side 256), 256x = width 256,
+                         x256 = height 256, 200x100 = both (default 256)
+  -o, --output PATTERN   output path; %s is the input's name without extension and the
+                         extension picks the format: .jpg/.jpeg, .png or .webp.
+                         Without a directory the output goes beside its input; missing
+                         directories are created. Default: tn_%s.jpg
+  --fit MODE             contain (default: inside the box), cover (fill the box, centre
+                         crop) or fill (stretch to the box)
+  --enlarge              upscale images smaller than the box (default: never)
+  -q, --quality N        JPEG and WebP quality 1-100 (default 80)
+  --progressive          progressive JPEG
+  --background COLOUR    what JPEG output flattens transparency onto: #rrggbb or R,G,B
+                         (default #ffffff)
+  -j, --jobs N           files processed at once (default 0: one per core)
+  --max-pixels N         refuse larger images (default 100000000)
+  --                     the remaining arguments are files, even if they start with -
+Outputs are written to a temporary file and renamed, so a reader never sees half a file.
+Prints "quickthumb: FILE: reason" for each failed file and carries on; the exit status is
+0 when every file was done, 1 when any failed and 2 for bad usage.
+)";
+}
+
 std::string usage() {
     return R"(quickthumb - asynchronous image thumbnails
 
 Usage:
   quickthumb serve [flags]      run the HTTP service
+  quickthumb thumb IN... [-s 256] [-o PATTERN]   thumbnail files (quickthumb thumb --help)
   quickthumb --help | --version
 
 serve flags (each also read from QUICKTHUMB_<NAME>, e.g. QUICKTHUMB_PORT; flags win):
@@ -126,8 +292,8 @@ command_line parse_command_line(const std::vector<std::string>& args, const env_
         return out;
     }
     if (args[0] == "thumb") {
-        out.cmd = command::thumb;
-        out.rest.assign(args.begin() + 1, args.end());
+        out.cmd = wants_help(args) ? command::help : command::thumb;
+        if (out.cmd == command::thumb) out.thumb = parse_thumb_args(args);
         return out;
     }
     if (args[0] != "serve") throw config_error("unknown command '" + args[0] + "' (try: quickthumb --help)");

@@ -10,14 +10,14 @@ namespace quickthumb::http {
 
 namespace {
 
-// thumb_<w>x<h>.(jpg|png): checked before any path is built from it.
+// thumb_<w>x<h>.(jpg|png|webp): checked before any path is built from it.
 bool is_valid_output_name(std::string_view name) {
     if (!name.starts_with("thumb_")) return false;
     name.remove_prefix(6);
     auto dot = name.rfind('.');
     if (dot == std::string_view::npos) return false;
     auto ext = name.substr(dot + 1);
-    if (ext != "jpg" && ext != "png") return false;
+    if (ext != "jpg" && ext != "png" && ext != "webp") return false;
     auto dims = name.substr(0, dot);
     auto x = dims.find('x');
     if (x == std::string_view::npos || x == 0 || x + 1 == dims.size()) return false;
@@ -32,6 +32,8 @@ std::string_view content_type_for(std::string_view path) {
     if (path.ends_with(".css")) return "text/css; charset=utf-8";
     if (path.ends_with(".svg")) return "image/svg+xml";
     if (path.ends_with(".png")) return "image/png";
+    if (path.ends_with(".jpg")) return "image/jpeg";
+    if (path.ends_with(".webp")) return "image/webp";
     if (path.ends_with(".ico")) return "image/x-icon";
     if (path.ends_with(".json")) return "application/json";
     return "application/octet-stream";
@@ -58,7 +60,7 @@ bhttp::message_generator handle_thumb(services& svc, const request_header& req, 
     const auto size = file.size();
     bhttp::response<bhttp::file_body> res{std::piecewise_construct, std::make_tuple(std::move(file)),
                                           std::make_tuple(bhttp::status::ok, req.version())};
-    res.set(bhttp::field::content_type, name.ends_with(".png") ? "image/png" : "image/jpeg");
+    res.set(bhttp::field::content_type, content_type_for(name));
     res.set(bhttp::field::etag, etag);
     res.set(bhttp::field::cache_control, "public, max-age=31536000, immutable");
     res.set("X-Content-Type-Options", "nosniff");

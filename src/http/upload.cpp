@@ -1,7 +1,10 @@
 // POST /api/v1/jobs: streams the body to temp files (never the whole upload in memory), then makes
-// the jobs durable (files fsynced and renamed, rows committed) before answering 202.
+// the jobs durable (files fsynced and renamed, rows committed) before answering 202. Each file's
+// first bytes are sniffed as they arrive: anything but a format the engine decodes refuses the
+// whole request at once with 415, before any job is stored.
 #include "handlers.hpp"
 
+#include "quickthumb/image.hpp"
 #include "quickthumb/job.hpp"
 #include "quickthumb/log.hpp"
 #include "quickthumb/multipart.hpp"
@@ -26,6 +29,28 @@ constexpr std::size_t max_files = 100;
 constexpr std::size_t max_fields = 32;
 constexpr std::size_t max_field_bytes = 1024;
 constexpr std::size_t read_chunk = 64 * 1024;
+// image::sniff decides from at most this much (an SVG's XML prolog is the longest it reads).
+constexpr std::size_t sniff_bytes = 1024;
+
+// Only the formats the engine decodes are accepted; the worker would fail anything else.
+bool decodable(image::format f) {
+    using enum image::format;
+    return f == jpeg || f == png || f == webp || f == gif || f == bmp;
+}
+
+std::string_view refused_name(image::format f) {
+    switch (f) {
+        case image::format::tiff: return "TIFF";
+        case image::format::svg: return "SVG";
+        case image::format::heic: return "HEIC";
+        case image::format::avif: return "AVIF";
+        case image::format::ico: return "ICO";
+        case image::format::psd: return "PSD";
+        default: return "unknown";
+    }
+}
+
+constexpr std::string_view supported_inputs = "(supported: JPEG, PNG, WebP, GIF, BMP)";
 
 // A file being received under tmp/; removed unless it was committed.
 class temp_file {
@@ -41,6 +66,7 @@ public:
         if (!committed_) ::unlink(path_.c_str());
     }
     void write(std::string_view data) {
+        if (head_.size() < sniff_bytes) head_.append(data.substr(0, sniff_bytes - head_.size()));
         if (error_) return;
         while (!data.empty()) {
             ssize_t n = ::write(fd_, data.data(), data.size());
@@ -62,6 +88,22 @@ public:
     const std::optional<error>& failure() const { return error_; }
     void set_committed() { committed_ = true; }
 
+    // Once enough of the file has arrived to tell (or all of it, at_end): an error if it is not an
+    // image the engine decodes. An empty file is left to the caller's own, clearer message.
+    std::optional<error> check_format(bool at_end) {
+        if (format_checked_ || (!at_end && head_.size() < sniff_bytes) || bytes_ == 0) return std::nullopt;
+        format_checked_ = true;
+        const auto f = image::sniff(
+            std::span(reinterpret_cast<const std::uint8_t*>(head_.data()), head_.size()));
+        head_ = {};
+        if (decodable(f)) return std::nullopt;
+        if (f == image::format::unknown)
+            return error{errc::not_an_image,
+                         "'" + filename + "': the file is not an image " + std::string(supported_inputs)};
+        return error{errc::unsupported_format, "'" + filename + "': " + std::string(refused_name(f)) +
+                                                   " images are not supported " + std::string(supported_inputs)};
+    }
+
     std::string filename;
 
 private:
@@ -70,6 +112,8 @@ private:
     std::int64_t bytes_ = 0;
     std::optional<error> error_;
     bool committed_ = false;
+    std::string head_;  // the first sniff_bytes, for check_format
+    bool format_checked_ = false;
 };
 
 // Keeps only a safe display name: no directories, no control characters, bounded length.
@@ -107,6 +151,17 @@ struct multipart_sink {
     temp_file* current_file = nullptr;
     std::string* current_field = nullptr;
 
+    // One file that is not an image refuses the whole request: simpler for a client than a
+    // partial success, and nothing has been stored yet.
+    void refuse_unless_image(bool at_end) {
+        if (failure || !current_file) return;
+        if (auto e = current_file->check_format(at_end)) {
+            if (uploads.size() > 1) e->message += "; the whole request is refused, no job was created";
+            failure = std::move(e);
+            current_file = nullptr;
+        }
+    }
+
     multipart::callbacks callbacks() {
         return {
             [this](const multipart::part_header& h) {
@@ -133,6 +188,7 @@ struct multipart_sink {
             [this](std::string_view data) {
                 if (current_file) {
                     current_file->write(data);
+                    refuse_unless_image(false);
                 } else if (current_field) {
                     if (current_field->size() + data.size() > max_field_bytes) {
                         failure = error{errc::bad_request, "a form field is longer than " +
@@ -144,7 +200,10 @@ struct multipart_sink {
                 }
             },
             [this] {
-                if (current_file) current_file->close();
+                if (current_file) {
+                    current_file->close();
+                    refuse_unless_image(true);
+                }
                 current_file = nullptr;
                 current_field = nullptr;
             },
@@ -204,7 +263,10 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         auto name = query->find("filename");
         sink.uploads.back()->filename = clean_filename(name != query->end() ? name->second : "upload");
         if (name != query->end()) query->erase(name);
+        sink.current_file = sink.uploads.back().get();
     }
+    // Options in the query are known now: a bad one is refused before the body is streamed.
+    if (auto early = parse_job_params(*query); !early) co_return refuse(early.error().code, early.error().message);
 
     if (req[bhttp::field::expect] == "100-continue") {
         // Tell the client to send the body now rather than after its own timeout.
@@ -232,10 +294,15 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
             if (auto perr = mp->feed(got)) co_return refuse(errc::bad_request, "malformed multipart body: " + mp->error_message());
         } else {
             sink.uploads.back()->write(got);
+            sink.refuse_unless_image(false);
         }
         if (sink.failure) co_return refuse(sink.failure->code, sink.failure->message);
     }
     // From here on the whole request has been read: the connection may be kept.
+    if (!mp) {
+        sink.refuse_unless_image(true);  // a raw body shorter than sniff_bytes
+        if (sink.failure) co_return error_response(req, *sink.failure);
+    }
     if (mp && !mp->done())
         co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
                                  "malformed multipart body: it ended before the closing boundary");

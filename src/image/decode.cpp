@@ -1,5 +1,6 @@
 // Decoding to 8-bit RGB/RGBA: libjpeg-turbo (with DCT shrink-on-load), libwebp, stb_image for the rest.
-#include "quickthumb/image.hpp"
+// decode_device gives the pixels as stored; decode() then converts to sRGB and orients them.
+#include "internal.hpp"
 
 #include <stb_image.h>
 #include <webp/decode.h>
@@ -34,6 +35,7 @@ struct jpeg_decode_state {
     jpeg_progress_mgr progress{};
     int warnings = 0;  // non-fatal ones, for debugging
     std::vector<std::uint8_t> cmyk_row;
+    detail::transform_ptr cmyk_transform;  // from the embedded CMYK profile, if usable
     ~jpeg_decode_state() { jpeg_destroy_decompress(&cinfo); }  // safe on a zeroed struct, and idempotent
 };
 
@@ -95,8 +97,10 @@ void cmyk_to_rgb(const std::uint8_t* in, std::uint8_t* out, unsigned int width, 
 }
 
 // Nothing with a destructor is created in this frame; all state is reached through `s` and `out`.
+// `icc` is the embedded profile: used here for CMYK only (RGB and grey are converted later, on
+// fewer pixels). out->icc is left empty when the profile was used.
 bool jpeg_decode_into(jpeg_decode_state* s, std::span<const std::uint8_t> data, int min_w, int min_h,
-                      pixels* out) {
+                      std::span<const std::uint8_t> icc, detail::device_image* out) {
     s->cinfo.err = jpeg_std_error(&s->err);
     s->err.error_exit = jpeg_error_exit;
     s->err.emit_message = jpeg_emit_message;
@@ -109,6 +113,13 @@ bool jpeg_decode_into(jpeg_decode_state* s, std::span<const std::uint8_t> data, 
     jpeg_read_header(&s->cinfo, TRUE);
 
     const bool cmyk = s->cinfo.jpeg_color_space == JCS_CMYK || s->cinfo.jpeg_color_space == JCS_YCCK;
+    // Photoshop writes CMYK inverted (255 = no ink), and marks its files with an Adobe segment.
+    const bool inverted = s->cinfo.saw_Adobe_marker;
+    out->grey = s->cinfo.jpeg_color_space == JCS_GRAYSCALE;
+    if (cmyk) {
+        s->cmyk_transform = detail::srgb_transform(
+            icc, inverted ? detail::colour_source::cmyk_inverted : detail::colour_source::cmyk);
+    }
     s->cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;  // greyscale is expanded to RGB by libjpeg
     s->cinfo.scale_num = 1;
     s->cinfo.scale_denom = jpeg_scale_denom(static_cast<int>(s->cinfo.image_width),
@@ -116,26 +127,32 @@ bool jpeg_decode_into(jpeg_decode_state* s, std::span<const std::uint8_t> data, 
     jpeg_start_decompress(&s->cinfo);
 
     const unsigned int w = s->cinfo.output_width;
-    out->width = static_cast<int>(w);
-    out->height = static_cast<int>(s->cinfo.output_height);
-    out->channels = 3;
-    out->data.resize(std::size_t{w} * s->cinfo.output_height * 3);
+    pixels* px = &out->px;
+    px->width = static_cast<int>(w);
+    px->height = static_cast<int>(s->cinfo.output_height);
+    px->channels = 3;
+    px->data.resize(std::size_t{w} * s->cinfo.output_height * 3);
     if (cmyk) s->cmyk_row.resize(std::size_t{w} * 4);
-    const bool inverted = s->cinfo.saw_Adobe_marker;
     while (s->cinfo.output_scanline < s->cinfo.output_height) {
-        std::uint8_t* dst = out->data.data() + std::size_t{s->cinfo.output_scanline} * w * 3;
+        std::uint8_t* dst = px->data.data() + std::size_t{s->cinfo.output_scanline} * w * 3;
         JSAMPROW row = cmyk ? s->cmyk_row.data() : dst;
         if (jpeg_read_scanlines(&s->cinfo, &row, 1) != 1) return false;
-        if (cmyk) cmyk_to_rgb(s->cmyk_row.data(), dst, w, inverted);
+        if (cmyk && s->cmyk_transform)
+            detail::run_transform(s->cmyk_transform, s->cmyk_row.data(), dst, w);
+        else if (cmyk)
+            cmyk_to_rgb(s->cmyk_row.data(), dst, w, inverted);
     }
+    // A CMYK profile is used up (or useless without a transform); RGB and grey ones are still to apply.
+    if (!cmyk) out->icc.assign(icc.begin(), icc.end());
     jpeg_finish_decompress(&s->cinfo);
     return true;
 }
 
-result<pixels> decode_jpeg(std::span<const std::uint8_t> data, int min_w, int min_h) {
+result<detail::device_image> decode_jpeg(std::span<const std::uint8_t> data, int min_w, int min_h,
+                                         std::span<const std::uint8_t> icc) {
     auto state = std::make_unique<jpeg_decode_state>();
-    pixels out;
-    if (!jpeg_decode_into(state.get(), data, min_w, min_h, &out))
+    detail::device_image out;
+    if (!jpeg_decode_into(state.get(), data, min_w, min_h, icc, &out))
         return corrupt("JPEG", state->message[0] ? state->message : "unexpected end of data");
     return out;
 }
@@ -144,21 +161,6 @@ result<pixels> decode_jpeg(std::span<const std::uint8_t> data, int min_w, int mi
 
 std::uint32_t be32(const std::uint8_t* p) {
     return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
-}
-
-std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
-    static const auto table = [] {
-        std::array<std::uint32_t, 256> t{};
-        for (std::uint32_t i = 0; i < 256; ++i) {
-            std::uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        return t;
-    }();
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (std::size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
 }
 
 struct png_chunks {
@@ -176,7 +178,7 @@ result<png_chunks> check_png_chunks(std::span<const std::uint8_t> d) {
         const std::string type(reinterpret_cast<const char*>(d.data() + pos + 4), 4);
         if (len > 0x7FFFFFFFu || d.size() - pos - 12 < len)
             return corrupt("PNG", "chunk '" + type + "' runs past the end of the file");
-        if (crc32(d.data() + pos + 4, len + 4) != be32(d.data() + pos + 8 + len))
+        if (detail::crc32(d.data() + pos + 4, len + 4) != be32(d.data() + pos + 8 + len))
             return corrupt("PNG", "CRC mismatch in chunk '" + type + "'");
         if (type == "tRNS") info.has_trns = true;
         if (type == "IEND") return info;
@@ -186,7 +188,7 @@ result<png_chunks> check_png_chunks(std::span<const std::uint8_t> d) {
 
 // ---- stb_image (PNG, GIF, BMP) ---------------------------------------------------------------
 
-result<pixels> decode_stb(std::span<const std::uint8_t> data, format f) {
+result<pixels> decode_stb(std::span<const std::uint8_t> data, format f, bool* grey) {
     const char* name = f == format::png ? "PNG" : f == format::gif ? "GIF" : "BMP";
     if (data.size() > INT_MAX) return corrupt(name, "file too large");
     const int len = static_cast<int>(data.size());
@@ -196,6 +198,7 @@ result<pixels> decode_stb(std::span<const std::uint8_t> data, format f) {
         if (!chunks) return chunks.error();
         const std::uint8_t colour_type = data[25];  // IHDR is at a fixed place, read_header checked it
         alpha = colour_type == 4 || colour_type == 6 || chunks->has_trns;
+        *grey = colour_type == 0 || colour_type == 4;
     } else if (f == format::gif) {
         alpha = true;  // transparency is only known per frame; stb always gives RGBA
     } else {
@@ -286,24 +289,78 @@ result<pixels> decode_webp(std::span<const std::uint8_t> data) {
 
 }  // namespace
 
-result<pixels> decode(std::span<const std::uint8_t> data, std::int64_t max_pixels, int min_width, int min_height) {
+namespace detail {
+
+std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
+    static const auto table = [] {
+        std::array<std::uint32_t, 256> t{};
+        for (std::uint32_t i = 0; i < 256; ++i) {
+            std::uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+        return t;
+    }();
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (std::size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+std::optional<error> pixel_limit_error(const header_info& h, std::int64_t max_pixels) {
+    const std::int64_t count = std::int64_t{h.width} * h.height;
+    if (count <= max_pixels) return std::nullopt;
+    return error{errc::too_many_pixels, "the image is " + std::to_string(h.width) + "x" + std::to_string(h.height) +
+                                            " = " + std::to_string(count) + " pixels, more than the limit of " +
+                                            std::to_string(max_pixels)};
+}
+
+result<device_image> decode_device(std::span<const std::uint8_t> data, std::int64_t max_pixels, int min_w,
+                                   int min_h) {
     auto header = read_header(data);
     if (!header) return header.error();
     // Decided from the header alone, before a single pixel buffer is allocated.
-    const std::int64_t count = std::int64_t{header->width} * header->height;
-    if (count > max_pixels)
-        return error{errc::too_many_pixels, "the image is " + std::to_string(header->width) + "x" +
-                                                 std::to_string(header->height) + " = " + std::to_string(count) +
-                                                 " pixels, more than the limit of " + std::to_string(max_pixels)};
+    if (auto e = pixel_limit_error(*header, max_pixels)) return *e;
+    metadata meta = read_metadata(data, header->fmt);
+    if (swaps_sides(header->orientation)) std::swap(min_w, min_h);  // the decoder sees the stored sides
+    device_image out;
     switch (header->fmt) {
-        case format::jpeg: return decode_jpeg(data, min_width, min_height);
-        case format::webp: return decode_webp(data);
+        case format::jpeg: {
+            auto r = decode_jpeg(data, min_w, min_h, meta.icc);
+            if (!r) return r.error();
+            out = std::move(*r);
+            break;
+        }
+        case format::webp: {
+            auto r = decode_webp(data);
+            if (!r) return r.error();
+            out.px = std::move(*r);
+            out.icc = std::move(meta.icc);
+            break;
+        }
         case format::png:
         case format::gif:
-        case format::bmp: return decode_stb(data, header->fmt);
-        default: break;  // read_header refuses every other format
+        case format::bmp: {
+            auto r = decode_stb(data, header->fmt, &out.grey);
+            if (!r) return r.error();
+            out.px = std::move(*r);
+            out.icc = std::move(meta.icc);
+            break;
+        }
+        default:  // read_header refuses every other format
+            return error{errc::internal, "no decoder for " + std::string(to_string(header->fmt))};
     }
-    return error{errc::internal, "no decoder for " + std::string(to_string(header->fmt))};
+    out.header = *header;
+    out.exif = std::move(meta.exif);
+    return out;
+}
+
+}  // namespace detail
+
+result<pixels> decode(std::span<const std::uint8_t> data, std::int64_t max_pixels, int min_width, int min_height) {
+    auto dev = detail::decode_device(data, max_pixels, min_width, min_height);
+    if (!dev) return dev.error();
+    if (!dev->icc.empty()) convert_to_srgb(dev->px, dev->icc, dev->grey);
+    return apply_orientation(std::move(dev->px), dev->header.orientation);
 }
 
 }  // namespace quickthumb::image

@@ -1,9 +1,8 @@
-// Output geometry (contain/cover, never upscale) and sRGB-correct resampling with stb_image_resize.
-#include "quickthumb/image.hpp"
-
-#include <stb_image_resize.h>
+// Output geometry (contain/cover/fill, no upscaling unless asked) and resampling (box + Lanczos-3).
+#include "internal.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <new>
 #include <stdexcept>
@@ -11,7 +10,10 @@
 namespace quickthumb::image {
 namespace {
 
-int scaled(int v, double factor) { return std::max(1, static_cast<int>(std::lround(v * factor))); }
+int scaled(int v, double factor) {
+    const double r = std::round(v * factor);
+    return r >= double(INT_MAX) ? INT_MAX : std::max(1, static_cast<int>(r));
+}
 
 // The largest rectangle of the box's aspect ratio that fits in the source, at the source's scale.
 size crop_to_aspect(int src_w, int src_h, int box_w, int box_h) {
@@ -23,32 +25,41 @@ size crop_to_aspect(int src_w, int src_h, int box_w, int box_h) {
 
 }  // namespace
 
-size target_size(int src_w, int src_h, int box_w, int box_h, fit f) noexcept {
+size target_size(int src_w, int src_h, int box_w, int box_h, fit f, bool enlarge) noexcept {
     src_w = std::max(src_w, 1);
     src_h = std::max(src_h, 1);
     box_w = std::max(box_w, 0);
     box_h = std::max(box_h, 0);
     if (box_w == 0 && box_h == 0) return {src_w, src_h};  // nothing to fit: keep the size
 
-    // With one side unconstrained, contain and cover agree: scale to the given side.
+    // With one side unconstrained, every mode agrees: scale to the given side.
     if (box_w == 0 || box_h == 0) {
-        const double factor =
-            std::min(1.0, box_w ? double(box_w) / src_w : double(box_h) / src_h);
-        return {scaled(src_w, factor), scaled(src_h, factor)};
+        double factor = box_w ? double(box_w) / src_w : double(box_h) / src_h;
+        if (!enlarge) factor = std::min(1.0, factor);
+        size s{scaled(src_w, factor), scaled(src_h, factor)};
+        if (box_w && (enlarge || box_w <= src_w)) s.width = box_w;  // exact despite rounding
+        if (box_h && (enlarge || box_h <= src_h)) s.height = box_h;
+        return s;
     }
     const double fx = double(box_w) / src_w;
     const double fy = double(box_h) / src_h;
-    if (f == fit::contain) {
-        const double factor = std::min({1.0, fx, fy});
-        // The binding side lands exactly on the box even if the product rounds badly.
-        size s{scaled(src_w, factor), scaled(src_h, factor)};
-        if (factor == fx) s.width = box_w;
-        if (factor == fy) s.height = box_h;
-        return s;
+    switch (f) {
+        case fit::contain: {
+            const double factor = enlarge ? std::min(fx, fy) : std::min({1.0, fx, fy});
+            // The binding side lands exactly on the box even if the product rounds badly.
+            size s{scaled(src_w, factor), scaled(src_h, factor)};
+            if (factor == fx) s.width = box_w;
+            if (factor == fy) s.height = box_h;
+            return s;
+        }
+        case fit::fill:
+            return enlarge ? size{box_w, box_h} : size{std::min(box_w, src_w), std::min(box_h, src_h)};
+        case fit::cover:
+            if (enlarge || std::max(fx, fy) <= 1.0) return {box_w, box_h};
+            // The source is smaller than the box in some direction: no upscaling, only crop to its aspect.
+            return crop_to_aspect(src_w, src_h, box_w, box_h);
     }
-    if (std::max(fx, fy) <= 1.0) return {box_w, box_h};
-    // The source is smaller than the box in some direction: no upscaling, only crop to its aspect.
-    return crop_to_aspect(src_w, src_h, box_w, box_h);
+    return {src_w, src_h};
 }
 
 rect cover_crop(int src_w, int src_h, size target) noexcept {
@@ -57,7 +68,169 @@ rect cover_crop(int src_w, int src_h, size target) noexcept {
     return {(src_w - c.width) / 2, (src_h - c.height) / 2, c.width, c.height};
 }
 
+namespace {
+
+// ---- resampling ----------------------------------------------------------------------------
+// Like libvips' default (vips_resize): an integer box pre-shrink that leaves a factor of at least
+// 2, then Lanczos-3 for the rest, separable, in the image's own (gamma-encoded) values and with
+// alpha premultiplied. Streaming: box rows are made and filtered horizontally on demand into a
+// ring of rows for the vertical filter, so memory is O(output width x taps), whatever the source.
+
+double lanczos3(double x) {
+    x = std::abs(x);
+    if (x < 1e-9) return 1.0;
+    if (x >= 3.0) return 0.0;
+    const double px = 3.14159265358979323846 * x;
+    return 3.0 * std::sin(px) * std::sin(px / 3.0) / (px * px);
+}
+
+// The filter along one axis: output i = sum of weights[i*stride + t] * box sample first[i] + t.
+struct axis_filter {
+    int box = 1;           // integer pre-shrink factor
+    int box_len = 0;       // samples after the pre-shrink
+    int taps = 0;          // the widest output's tap count (the stride of weights)
+    std::vector<int> first, count;
+    std::vector<float> weights;
+};
+
+// `scale` is source samples per output sample: src_len / out_len for an exact fit.
+axis_filter make_filter(int src_len, int out_len, double scale) {
+    axis_filter f;
+    f.box = std::max(1, static_cast<int>(std::floor(scale / 2.0)));
+    f.box_len = (src_len + f.box - 1) / f.box;  // the last box may be partial
+    const double residual = scale / f.box;
+    const double offset = (src_len - out_len * scale) / 2.0;
+    const double stretch = std::max(residual, 1.0);  // widen the kernel when reducing
+    const double support = 3.0 * stretch;
+    f.taps = static_cast<int>(std::ceil(2 * support)) + 2;
+    f.first.resize(std::size_t(out_len));
+    f.count.resize(std::size_t(out_len));
+    f.weights.assign(std::size_t(out_len) * f.taps, 0.0f);
+    std::vector<double> w(std::size_t(f.taps));
+    for (int i = 0; i < out_len; ++i) {
+        // Output i covers [offset + i*scale, offset + (i+1)*scale) of the source, the whole output
+        // centred on the source when the scale does not fit exactly (as libvips does).
+        const double centre = (offset + (i + 0.5) * scale) / f.box - 0.5;  // in box samples
+        const int lo = static_cast<int>(std::ceil(centre - support));
+        const int hi = static_cast<int>(std::floor(centre + support));
+        // Edge samples repeat outwards: a tap beyond the edge adds to the edge sample's weight.
+        const int first = std::clamp(lo, 0, f.box_len - 1);
+        const int last = std::clamp(hi, 0, f.box_len - 1);
+        std::fill(w.begin(), w.end(), 0.0);
+        double total = 0;
+        for (int j = lo; j <= hi; ++j) {
+            const double v = lanczos3((j - centre) / stretch);
+            w[std::size_t(std::clamp(j, 0, f.box_len - 1) - first)] += v;
+            total += v;
+        }
+        f.first[std::size_t(i)] = first;
+        f.count[std::size_t(i)] = last - first + 1;
+        for (int t = 0; t <= last - first; ++t)
+            f.weights[std::size_t(i) * f.taps + t] = static_cast<float>(total != 0 ? w[std::size_t(t)] / total : 0);
+    }
+    return f;
+}
+
+template <int CH>
+class resampler {
+public:
+    resampler(const std::uint8_t* origin, std::size_t stride, rect crop, size to, double sx, double sy)
+        : origin_(origin), stride_(stride), crop_(crop), to_(to), h_(make_filter(crop.width, to.width, sx)),
+          v_(make_filter(crop.height, to.height, sy)), ring_rows_(v_.taps), ring_(std::size_t(ring_rows_) * to.width * CH),
+          acc_(std::size_t(crop.width) * CH), boxed_(std::size_t(h_.box_len) * CH) {}
+
+    void run(std::uint8_t* out) {
+        std::vector<float> row(std::size_t(to_.width) * CH);
+        int next = 0;  // the next box row to make
+        for (int y = 0; y < to_.height; ++y) {
+            const int first = v_.first[std::size_t(y)], n = v_.count[std::size_t(y)];
+            for (; next < first + n; ++next) filter_row(next, &ring_[std::size_t(next % ring_rows_) * to_.width * CH]);
+            std::fill(row.begin(), row.end(), 0.0f);
+            const float* w = &v_.weights[std::size_t(y) * v_.taps];
+            for (int t = 0; t < n; ++t) {
+                const float* src = &ring_[std::size_t((first + t) % ring_rows_) * to_.width * CH];
+                const float wt = w[t];
+                for (std::size_t k = 0; k < row.size(); ++k) row[k] += wt * src[k];
+            }
+            store(row.data(), out + std::size_t(y) * to_.width * CH);
+        }
+    }
+
+private:
+    // Box row r, premultiplied, filtered horizontally into dst (to.width pixels).
+    void filter_row(int r, float* dst) {
+        const int y0 = r * v_.box, y1 = std::min(y0 + v_.box, crop_.height);
+        std::fill(acc_.begin(), acc_.end(), 0.0f);
+        for (int y = y0; y < y1; ++y) {
+            const std::uint8_t* s = origin_ + std::size_t(y) * stride_;
+            float* a = acc_.data();
+            for (int x = 0; x < crop_.width; ++x, s += CH, a += CH) {
+                if constexpr (CH == 4) {
+                    const float alpha = s[3] * (1.0f / 255.0f);
+                    a[0] += s[0] * alpha, a[1] += s[1] * alpha, a[2] += s[2] * alpha, a[3] += s[3];
+                } else {
+                    a[0] += s[0], a[1] += s[1], a[2] += s[2];
+                }
+            }
+        }
+        const int bx = h_.box;
+        for (int b = 0; b < h_.box_len; ++b) {
+            const int x0 = b * bx, x1 = std::min(x0 + bx, crop_.width);
+            const float norm = 1.0f / float((x1 - x0) * (y1 - y0));
+            float sum[CH] = {};
+            for (int x = x0; x < x1; ++x)
+                for (int k = 0; k < CH; ++k) sum[k] += acc_[std::size_t(x) * CH + k];
+            for (int k = 0; k < CH; ++k) boxed_[std::size_t(b) * CH + k] = sum[k] * norm;
+        }
+        for (int i = 0; i < to_.width; ++i) {
+            const float* w = &h_.weights[std::size_t(i) * h_.taps];
+            const float* s = &boxed_[std::size_t(h_.first[std::size_t(i)]) * CH];
+            float sum[CH] = {};
+            for (int t = 0, n = h_.count[std::size_t(i)]; t < n; ++t, s += CH)
+                for (int k = 0; k < CH; ++k) sum[k] += w[t] * s[k];
+            for (int k = 0; k < CH; ++k) dst[std::size_t(i) * CH + k] = sum[k];
+        }
+    }
+
+    static std::uint8_t to_u8(float v) {
+        return static_cast<std::uint8_t>(v <= 0.0f ? 0 : v >= 255.0f ? 255 : static_cast<int>(v + 0.5f));
+    }
+
+    void store(const float* row, std::uint8_t* out) const {
+        for (int i = 0; i < to_.width; ++i, row += CH, out += CH) {
+            if constexpr (CH == 4) {
+                const float a = row[3];
+                if (a < 0.5f) {  // rounds to transparent: the colour does not matter, keep it defined
+                    out[0] = out[1] = out[2] = out[3] = 0;
+                    continue;
+                }
+                const float un = 255.0f / a;  // un-premultiply
+                out[0] = to_u8(row[0] * un), out[1] = to_u8(row[1] * un), out[2] = to_u8(row[2] * un);
+                out[3] = to_u8(a);
+            } else {
+                out[0] = to_u8(row[0]), out[1] = to_u8(row[1]), out[2] = to_u8(row[2]);
+            }
+        }
+    }
+
+    const std::uint8_t* origin_;
+    std::size_t stride_;
+    rect crop_;
+    size to_;
+    axis_filter h_, v_;
+    int ring_rows_;
+    std::vector<float> ring_, acc_, boxed_;
+};
+
+}  // namespace
+
 pixels resize(const pixels& src, rect crop, size to) {
+    return detail::resize_scaled(src, crop, to, 0, 0);
+}
+
+namespace detail {
+
+pixels resize_scaled(const pixels& src, rect crop, size to, double sx, double sy) {
     if (src.width <= 0 || src.height <= 0 || (src.channels != 3 && src.channels != 4) ||
         src.data.size() != std::size_t(src.width) * std::size_t(src.height) * std::size_t(src.channels))
         throw std::invalid_argument("image::resize: malformed pixel buffer");  // a caller bug
@@ -74,17 +247,20 @@ pixels resize(const pixels& src, rect crop, size to) {
     const std::size_t stride = std::size_t(src.width) * src.channels;
     const std::uint8_t* origin = src.data.data() + std::size_t(crop.y) * stride + std::size_t(crop.x) * src.channels;
 
-    if (crop.width == to.width && crop.height == to.height) {  // a pure crop: copy rows
+    if (!(sx > 0) || !std::isfinite(sx)) sx = double(crop.width) / to.width;
+    if (!(sy > 0) || !std::isfinite(sy)) sy = double(crop.height) / to.height;
+    if (crop.width == to.width && crop.height == to.height && sx == 1.0 && sy == 1.0) {  // a pure crop
         const std::size_t row = std::size_t(to.width) * src.channels;
         for (int y = 0; y < to.height; ++y) std::copy_n(origin + y * stride, row, out.data.data() + y * row);
         return out;
     }
-    const int alpha = src.channels == 4 ? 3 : STBIR_ALPHA_CHANNEL_NONE;
-    // flags 0: stb premultiplies by alpha while filtering, so transparent pixels do not bleed colour.
-    if (!stbir_resize_uint8_srgb(origin, crop.width, crop.height, static_cast<int>(stride), out.data.data(),
-                                 to.width, to.height, 0, src.channels, alpha, 0))
-        throw std::bad_alloc();  // stb fails only when it cannot allocate its work buffers
+    if (src.channels == 4)
+        resampler<4>(origin, stride, crop, to, sx, sy).run(out.data.data());
+    else
+        resampler<3>(origin, stride, crop, to, sx, sy).run(out.data.data());
     return out;
 }
+
+}  // namespace detail
 
 }  // namespace quickthumb::image

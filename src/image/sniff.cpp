@@ -10,6 +10,7 @@
 #include <cstdio>  // jpeglib.h needs FILE
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include <jpeglib.h>
 #include <jerror.h>
@@ -209,6 +210,9 @@ result<header_info> read_header(std::span<const std::uint8_t> data) {
         }
     }
     if (info.width <= 0 || info.height <= 0) return corrupt(info.fmt, "zero width or height");
+    // The orientation decides which side is which once displayed; the ICC profile is not needed here.
+    info.orientation = read_metadata(data, info.fmt, false).orientation;
+    if (info.orientation >= 5) std::swap(info.width, info.height);
     return info;
 }
 

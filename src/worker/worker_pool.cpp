@@ -7,6 +7,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <filesystem>
+
 namespace quickthumb {
 namespace asio = boost::asio;
 
@@ -53,44 +56,91 @@ asio::awaitable<void> worker_pool::run_worker() {
     }
 }
 
+namespace {
+
+image::fit to_image(fit_mode f) {
+    switch (f) {
+        case fit_mode::contain: return image::fit::contain;
+        case fit_mode::cover: return image::fit::cover;
+        case fit_mode::fill: return image::fit::fill;
+    }
+    return image::fit::contain;
+}
+
+image::out_format to_image(output_format f) {
+    switch (f) {
+        case output_format::jpeg: return image::out_format::jpeg;
+        case output_format::png: return image::out_format::png;
+        case output_format::webp: return image::out_format::webp;
+    }
+    return image::out_format::jpeg;
+}
+
+image::thumbnails_request request_for(const job_params& p, std::int64_t max_pixels) {
+    image::thumbnails_request req;
+    req.boxes.clear();
+    for (const auto& b : p.sizes) req.boxes.push_back({b.width, b.height});
+    req.mode = to_image(p.fit);
+    req.fmt = to_image(p.format);
+    req.quality = p.quality;
+    req.progressive = p.progressive;
+    req.enlarge = p.enlarge;
+    req.background = {p.background.r, p.background.g, p.background.b};
+    req.keep_metadata = p.keep_metadata;
+    req.max_pixels = max_pixels;
+    return req;
+}
+
+}  // namespace
+
 job_outcome worker_pool::run_job(const job& j) const {
     job_outcome out;
     out.source = j.source;
-    auto data = files_.read_all(files_.upload_path(j.id));
+    auto data = mapped_file::open(files_.upload_path(j.id));  // page cache, no copy: uploads never change
     if (!data) {
         out.failure = data.error();
         return out;
     }
-    // The header alone is cheap; it lets a failed job still show what it was.
-    if (auto hdr = image::read_header(*data)) {
-        out.source.format = std::string(image::to_string(hdr->fmt));
-        out.source.width = hdr->width;
-        out.source.height = hdr->height;
-    }
-    image::thumbnail_request req;
-    req.box_width = j.params.width;
-    req.box_height = j.params.height;
-    req.mode = j.params.fit == fit_mode::cover ? image::fit::cover : image::fit::contain;
-    req.fmt = j.params.format == output_format::png ? image::out_format::png : image::out_format::jpeg;
-    req.quality = j.params.quality;
-    req.max_pixels = opts_.max_pixels;
-    auto thumb = image::make_thumbnail(*data, req);
-    data->clear();
-    data->shrink_to_fit();
-    if (!thumb) {
-        out.failure = thumb.error();
+    // One decode for every size.
+    auto thumbs = image::make_thumbnails(data->bytes(), request_for(j.params, opts_.max_pixels));
+    if (!thumbs) {
+        // The header alone is cheap; it lets a failed job still show what it was.
+        if (auto hdr = image::read_header(data->bytes())) {
+            out.source.format = std::string(image::to_string(hdr->fmt));
+            out.source.width = hdr->width;
+            out.source.height = hdr->height;
+        }
+        out.failure = thumbs.error();
         return out;
     }
-    job_output o;
-    o.name = output_name(thumb->width, thumb->height, j.params.format);
-    o.width = thumb->width;
-    o.height = thumb->height;
-    o.bytes = static_cast<std::int64_t>(thumb->bytes.size());
-    if (auto w = files_.write_atomic(files_.thumb_path(j.id, o.name), thumb->bytes); !w) {
-        out.failure = w.error();
-        return out;
+    *data = mapped_file{};
+    out.source.format = std::string(image::to_string(thumbs->source.fmt));
+    out.source.width = thumbs->source.width;
+    out.source.height = thumbs->source.height;
+
+    // Different boxes can give the same output (a small source is never enlarged past its own
+    // size): same dimensions and format mean the same bytes, so each is written and listed once.
+    for (auto& t : thumbs->outputs) {
+        job_output o;
+        o.name = output_name(t.width, t.height, j.params.format);
+        if (std::any_of(out.outputs.begin(), out.outputs.end(), [&](const job_output& w) { return w.name == o.name; }))
+            continue;
+        o.width = t.width;
+        o.height = t.height;
+        o.bytes = static_cast<std::int64_t>(t.bytes.size());
+        if (auto w = files_.write_atomic(files_.thumb_path(j.id, o.name), t.bytes); !w) {
+            // Outputs of a failed attempt are not listed anywhere: remove them (a retry rewrites them).
+            for (const auto& done : out.outputs) {
+                std::error_code ignored;
+                std::filesystem::remove(files_.thumb_path(j.id, done.name), ignored);
+            }
+            out.outputs.clear();
+            out.failure = w.error();
+            return out;
+        }
+        t.bytes = {};  // written: no need to hold it until the last one is
+        out.outputs.push_back(std::move(o));
     }
-    out.outputs.push_back(std::move(o));
     return out;
 }
 
