@@ -1275,6 +1275,40 @@ TEST_CASE("alpha: premultiplied resize, flattening for JPEG, kept for PNG and We
     }
 }
 
+TEST_CASE("grey sources are resampled as one channel and come out as the RGB equivalent", "[image]") {
+    // The same picture as a grey PNG and as an RGB PNG with R=G=B must give the same thumbnails.
+    const img::pixels rgb = gradient(301, 157, 3);
+    bytes grey_px;
+    img::pixels rgb_grey{rgb.width, rgb.height, 3, {}};
+    for (std::size_t i = 0; i < rgb.data.size(); i += 3) {
+        const std::uint8_t v = static_cast<std::uint8_t>((rgb.data[i] + rgb.data[i + 1]) / 2);
+        grey_px.push_back(v);
+        append(rgb_grey.data, bytes{v, v, v});
+    }
+    bytes grey_png;
+    stbi_write_png_to_func(
+        [](void* ctx, void* d, int n) {
+            auto* b = static_cast<std::uint8_t*>(d);
+            static_cast<bytes*>(ctx)->insert(static_cast<bytes*>(ctx)->end(), b, b + n);
+        },
+        &grey_png, rgb.width, rgb.height, 1, grey_px.data(), rgb.width);
+    const bytes rgb_png = unwrap(img::encode_png(rgb_grey));
+    CHECK(max_abs_diff(decoded(grey_png), rgb_grey) == 0);
+    for (auto mode : {img::fit::contain, img::fit::cover, img::fit::fill}) {
+        const img::thumbnails_request req{.boxes = {{64, 64}, {0, 157}, {500, 20}}, .mode = mode, .fmt = img::out_format::png};
+        auto a = img::make_thumbnails(grey_png, req);
+        auto b = img::make_thumbnails(rgb_png, req);
+        REQUIRE(a.has_value());
+        REQUIRE(b.has_value());
+        for (std::size_t i = 0; i < req.boxes.size(); ++i) {
+            INFO("mode " << int(mode) << " box " << i);
+            const auto pa = decoded(a->outputs[i].bytes);
+            CHECK(pa.channels == 3);
+            CHECK(max_abs_diff(pa, decoded(b->outputs[i].bytes)) == 0);
+        }
+    }
+}
+
 TEST_CASE("keep_metadata copies EXIF with Orientation 1 and stripping is the default", "[image][exif]") {
     const img::pixels ref = quadrants(60, 40, 4);
     const img::pixels stored = img::apply_orientation(ref, inverse_orientation[6]);

@@ -59,7 +59,7 @@ result<std::vector<std::uint8_t>> embed_exif(std::vector<std::uint8_t> encoded, 
 
 // ---- pixels ------------------------------------------------------------------------------
 
-// 8-bit interleaved pixels, channels is 3 (RGB) or 4 (RGBA, straight alpha).
+// 8-bit interleaved pixels, channels is 3 (RGB) or 4 (RGBA, straight alpha); resize() also takes 1 (grey).
 struct pixels {
     int width = 0;
     int height = 0;

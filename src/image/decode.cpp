@@ -120,7 +120,8 @@ bool jpeg_decode_into(jpeg_decode_state* s, std::span<const std::uint8_t> data, 
         s->cmyk_transform = detail::srgb_transform(
             icc, inverted ? detail::colour_source::cmyk_inverted : detail::colour_source::cmyk);
     }
-    s->cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;  // greyscale is expanded to RGB by libjpeg
+    // Grey stays one channel until the pipeline has made it small (detail::expand_grey).
+    s->cinfo.out_color_space = cmyk ? JCS_CMYK : out->grey ? JCS_GRAYSCALE : JCS_RGB;
     s->cinfo.scale_num = 1;
     s->cinfo.scale_denom = jpeg_scale_denom(static_cast<int>(s->cinfo.image_width),
                                             static_cast<int>(s->cinfo.image_height), min_w, min_h);
@@ -130,11 +131,12 @@ bool jpeg_decode_into(jpeg_decode_state* s, std::span<const std::uint8_t> data, 
     pixels* px = &out->px;
     px->width = static_cast<int>(w);
     px->height = static_cast<int>(s->cinfo.output_height);
-    px->channels = 3;
-    px->data.resize(std::size_t{w} * s->cinfo.output_height * 3);
+    px->channels = out->grey ? 1 : 3;
+    const std::size_t stride = std::size_t{w} * static_cast<unsigned>(px->channels);
+    px->data.resize(stride * s->cinfo.output_height);
     if (cmyk) s->cmyk_row.resize(std::size_t{w} * 4);
     while (s->cinfo.output_scanline < s->cinfo.output_height) {
-        std::uint8_t* dst = px->data.data() + std::size_t{s->cinfo.output_scanline} * w * 3;
+        std::uint8_t* dst = px->data.data() + std::size_t{s->cinfo.output_scanline} * stride;
         JSAMPROW row = cmyk ? s->cmyk_row.data() : dst;
         if (jpeg_read_scanlines(&s->cinfo, &row, 1) != 1) return false;
         if (cmyk && s->cmyk_transform)
@@ -206,7 +208,8 @@ result<pixels> decode_stb(std::span<const std::uint8_t> data, format f, bool* gr
         int iw = 0, ih = 0, comp = 0;
         alpha = stbi_info_from_memory(data.data(), len, &iw, &ih, &comp) && (comp == 2 || comp == 4);
     }
-    const int req = alpha ? 4 : 3;
+    // Grey without alpha stays one channel until the pipeline has made it small (detail::expand_grey).
+    const int req = alpha ? 4 : (*grey ? 1 : 3);
     int w = 0, h = 0, comp = 0;
     std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> img(
         stbi_load_from_memory(data.data(), len, &w, &h, &comp, req), &stbi_image_free);
@@ -359,6 +362,7 @@ result<device_image> decode_device(std::span<const std::uint8_t> data, std::int6
 result<pixels> decode(std::span<const std::uint8_t> data, std::int64_t max_pixels, int min_width, int min_height) {
     auto dev = detail::decode_device(data, max_pixels, min_width, min_height);
     if (!dev) return dev.error();
+    dev->px = detail::expand_grey(std::move(dev->px));
     if (!dev->icc.empty()) convert_to_srgb(dev->px, dev->icc, dev->grey);
     return apply_orientation(std::move(dev->px), dev->header.orientation);
 }

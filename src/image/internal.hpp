@@ -30,7 +30,7 @@ void run_transform(const transform_ptr& t, const void* in, void* out, std::size_
 // Pixels as stored in the file (not yet oriented) and in the file's colour space, except CMYK,
 // which is always converted to RGB while decoding (through the profile when there is one).
 struct device_image {
-    pixels px;
+    pixels px;                      // 1 (grey), 3 or 4 channels
     header_info header;             // upright dimensions and orientation
     std::vector<std::uint8_t> icc;  // still to apply; empty when none or already applied (CMYK)
     bool grey = false;              // the source is greyscale (pixels are R=G=B)
@@ -48,6 +48,10 @@ result<device_image> decode_device(std::span<const std::uint8_t> data, std::int6
                                    int min_h);
 
 // ---- resampling (resize.cpp) --------------------------------------------------------------
+
+// Greyscale sources decode to one channel (a third of the memory and of the resampling work);
+// they become RGB once small, before colour conversion and encoding. Other pixels pass through.
+pixels expand_grey(pixels p);
 
 // resize(), with the scale of each axis given (source pixels per output pixel) instead of derived
 // from crop/to; 0 derives it. libvips scales both axes by the same factor, the binding side's, and

@@ -169,7 +169,7 @@ private:
                     const float alpha = s[3] * (1.0f / 255.0f);
                     a[0] += s[0] * alpha, a[1] += s[1] * alpha, a[2] += s[2] * alpha, a[3] += s[3];
                 } else {
-                    a[0] += s[0], a[1] += s[1], a[2] += s[2];
+                    for (int k = 0; k < CH; ++k) a[k] += s[k];
                 }
             }
         }
@@ -208,7 +208,7 @@ private:
                 out[0] = to_u8(row[0] * un), out[1] = to_u8(row[1] * un), out[2] = to_u8(row[2] * un);
                 out[3] = to_u8(a);
             } else {
-                out[0] = to_u8(row[0]), out[1] = to_u8(row[1]), out[2] = to_u8(row[2]);
+                for (int k = 0; k < CH; ++k) out[k] = to_u8(row[k]);
             }
         }
     }
@@ -230,8 +230,17 @@ pixels resize(const pixels& src, rect crop, size to) {
 
 namespace detail {
 
+pixels expand_grey(pixels p) {
+    if (p.channels != 1) return p;
+    pixels out{p.width, p.height, 3, {}};
+    out.data.resize(p.data.size() * 3);
+    std::uint8_t* d = out.data.data();
+    for (const std::uint8_t v : p.data) *d++ = v, *d++ = v, *d++ = v;
+    return out;
+}
+
 pixels resize_scaled(const pixels& src, rect crop, size to, double sx, double sy) {
-    if (src.width <= 0 || src.height <= 0 || (src.channels != 3 && src.channels != 4) ||
+    if (src.width <= 0 || src.height <= 0 || (src.channels != 1 && src.channels != 3 && src.channels != 4) ||
         src.data.size() != std::size_t(src.width) * std::size_t(src.height) * std::size_t(src.channels))
         throw std::invalid_argument("image::resize: malformed pixel buffer");  // a caller bug
     // Clamp the crop into the source; a bad rectangle is a caller bug, not a reason to read out of bounds.
@@ -256,8 +265,10 @@ pixels resize_scaled(const pixels& src, rect crop, size to, double sx, double sy
     }
     if (src.channels == 4)
         resampler<4>(origin, stride, crop, to, sx, sy).run(out.data.data());
-    else
+    else if (src.channels == 3)
         resampler<3>(origin, stride, crop, to, sx, sy).run(out.data.data());
+    else
+        resampler<1>(origin, stride, crop, to, sx, sy).run(out.data.data());
     return out;
 }
 

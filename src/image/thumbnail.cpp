@@ -104,6 +104,7 @@ result<thumbnails> make_thumbnails(std::span<const std::uint8_t> data, const thu
             px = std::move(dev->px);  // the last user of the decode
         else
             px = dev->px;
+        px = detail::expand_grey(std::move(px));
         if (!dev->icc.empty()) convert_to_srgb(px, dev->icc, dev->grey);
         px = apply_orientation(std::move(px), orientation);
         auto bytes = encode(px, req);
