@@ -112,7 +112,7 @@ rect cover_crop(int src_w, int src_h, size target) noexcept;
 // Resamples `src`, or the `crop` of it, to exactly `to`, like libvips' default: an integer box
 // pre-shrink leaving a factor >= 2, then Lanczos-3, on the gamma-encoded values (libvips' default,
 // and what the quality bar compares against), with alpha premultiplied so that transparent pixels
-// do not bleed their colour (no dark fringes). Memory: O(output width x filter taps).
+// do not bleed their colour (no dark fringes). Memory: O(output width x filter taps) and a source row.
 pixels resize(const pixels& src, rect crop, size to);
 
 // ---- encoders ----------------------------------------------------------------------------

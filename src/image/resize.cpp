@@ -73,8 +73,9 @@ namespace {
 // ---- resampling ----------------------------------------------------------------------------
 // Like libvips' default (vips_resize): an integer box pre-shrink that leaves a factor of at least
 // 2, then Lanczos-3 for the rest, separable, in the image's own (gamma-encoded) values and with
-// alpha premultiplied. Streaming: box rows are made and filtered horizontally on demand into a
-// ring of rows for the vertical filter, so memory is O(output width x taps), whatever the source.
+// alpha premultiplied. Streaming: box rows are made on demand into a ring of rows for the vertical
+// filter. A box row is less than 4x the output width once the factor is 2 or more, so memory is
+// O(output width x taps) plus one source row, whatever the source's height.
 
 double lanczos3(double x) {
     x = std::abs(x);
@@ -136,29 +137,34 @@ class resampler {
 public:
     resampler(const std::uint8_t* origin, std::size_t stride, rect crop, size to, double sx, double sy)
         : origin_(origin), stride_(stride), crop_(crop), to_(to), h_(make_filter(crop.width, to.width, sx)),
-          v_(make_filter(crop.height, to.height, sy)), ring_rows_(v_.taps), ring_(std::size_t(ring_rows_) * to.width * CH),
-          acc_(std::size_t(crop.width) * CH), boxed_(std::size_t(h_.box_len) * CH) {}
+          v_(make_filter(crop.height, to.height, sy)), ring_rows_(v_.taps), row_len_(std::size_t(h_.box_len) * CH),
+          ring_(std::size_t(ring_rows_) * row_len_), acc_(std::size_t(crop.width) * CH) {}
 
+    // Vertical first, on whole box rows (contiguous, so the compiler vectorises it), then
+    // horizontal on the output rows only: the per-pixel tap loop runs on to.height rows
+    // instead of on every box row.
     void run(std::uint8_t* out) {
-        std::vector<float> row(std::size_t(to_.width) * CH);
+        std::vector<float> column(row_len_), row(std::size_t(to_.width) * CH);
         int next = 0;  // the next box row to make
         for (int y = 0; y < to_.height; ++y) {
             const int first = v_.first[std::size_t(y)], n = v_.count[std::size_t(y)];
-            for (; next < first + n; ++next) filter_row(next, &ring_[std::size_t(next % ring_rows_) * to_.width * CH]);
-            std::fill(row.begin(), row.end(), 0.0f);
+            for (; next < first + n; ++next) box_row(next, &ring_[std::size_t(next % ring_rows_) * row_len_]);
+            std::fill(column.begin(), column.end(), 0.0f);
             const float* w = &v_.weights[std::size_t(y) * v_.taps];
             for (int t = 0; t < n; ++t) {
-                const float* src = &ring_[std::size_t((first + t) % ring_rows_) * to_.width * CH];
+                const float* src = &ring_[std::size_t((first + t) % ring_rows_) * row_len_];
                 const float wt = w[t];
-                for (std::size_t k = 0; k < row.size(); ++k) row[k] += wt * src[k];
+                float* c = column.data();
+                for (std::size_t k = 0; k < row_len_; ++k) c[k] += wt * src[k];
             }
+            filter_row(column.data(), row.data());
             store(row.data(), out + std::size_t(y) * to_.width * CH);
         }
     }
 
 private:
-    // Box row r, premultiplied, filtered horizontally into dst (to.width pixels).
-    void filter_row(int r, float* dst) {
+    // Box row r: the source rows it covers, premultiplied and box-averaged, into dst (box_len pixels).
+    void box_row(int r, float* dst) {
         const int y0 = r * v_.box, y1 = std::min(y0 + v_.box, crop_.height);
         std::fill(acc_.begin(), acc_.end(), 0.0f);
         for (int y = y0; y < y1; ++y) {
@@ -180,11 +186,15 @@ private:
             float sum[CH] = {};
             for (int x = x0; x < x1; ++x)
                 for (int k = 0; k < CH; ++k) sum[k] += acc_[std::size_t(x) * CH + k];
-            for (int k = 0; k < CH; ++k) boxed_[std::size_t(b) * CH + k] = sum[k] * norm;
+            for (int k = 0; k < CH; ++k) dst[std::size_t(b) * CH + k] = sum[k] * norm;
         }
+    }
+
+    // The horizontal Lanczos pass: a vertically filtered box row into to.width pixels.
+    void filter_row(const float* src_row, float* dst) const {
         for (int i = 0; i < to_.width; ++i) {
             const float* w = &h_.weights[std::size_t(i) * h_.taps];
-            const float* s = &boxed_[std::size_t(h_.first[std::size_t(i)]) * CH];
+            const float* s = &src_row[std::size_t(h_.first[std::size_t(i)]) * CH];
             float sum[CH] = {};
             for (int t = 0, n = h_.count[std::size_t(i)]; t < n; ++t, s += CH)
                 for (int k = 0; k < CH; ++k) sum[k] += w[t] * s[k];
@@ -219,7 +229,8 @@ private:
     size to_;
     axis_filter h_, v_;
     int ring_rows_;
-    std::vector<float> ring_, acc_, boxed_;
+    std::size_t row_len_;  // floats in a box row
+    std::vector<float> ring_, acc_;
 };
 
 }  // namespace
