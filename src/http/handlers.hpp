@@ -22,6 +22,10 @@ using request_header = bhttp::request<bhttp::empty_body>;
 
 // Deadlines for each I/O step.
 inline constexpr std::chrono::seconds header_timeout{30};
+// After the last answer on a connection: how long, and how much, of a refused body is still read
+// and dropped so that the client sees the answer instead of a reset.
+inline constexpr std::chrono::seconds linger_time{5};
+inline constexpr std::uint64_t max_linger_bytes = 64ull << 20;
 inline constexpr std::chrono::seconds body_read_timeout{30};
 inline constexpr std::chrono::seconds write_timeout{30};
 

@@ -83,6 +83,26 @@ bool is_upload(const request_header& req) {
     return req.method() == bhttp::verb::post && path_of(req.target()) == "/api/v1/jobs";
 }
 
+// Closing a socket with unread request bytes makes the kernel send a reset, which can destroy the
+// answer (a 413, a 415) before the client reads it. So, like nginx's lingering close: stop sending,
+// then read and drop what the client still sends, for a bounded time and amount.
+asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    std::vector<char> sink(64 * 1024);
+    const auto until = std::chrono::steady_clock::now() + linger_time;
+    std::uint64_t drained = 0;
+    while (drained < max_linger_bytes) {
+        const auto left = until - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) break;
+        stream.expires_after(left);
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+        if (rec) break;  // EOF: the client has read our answer and closed; or the time is up
+        drained += n;
+    }
+}
+
 // One connection: read a header, route, write the answer; repeat while keep-alive.
 asio::awaitable<void> session(services& svc, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
@@ -166,8 +186,8 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                                                            "internal error"),
                                     asio::as_tuple(asio::use_awaitable));
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // Every way out of the loop but a clean end of the client's requests may leave a body unread.
+    co_await lingering_close(stream);
 }
 
 }  // namespace
