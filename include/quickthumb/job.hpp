@@ -1,6 +1,7 @@
 #pragma once
 // The job: its fields, its options and its state machine. Pure data and logic, no I/O.
 #include "quickthumb/error.hpp"
+#include "quickthumb/image.hpp"
 
 #include <boost/json/value.hpp>
 #include <cstddef>
@@ -25,8 +26,10 @@ bool is_final(job_state s) noexcept;
 //   failed | cancelled -> queued (explicit retry)
 bool can_transition(job_state from, job_state to) noexcept;
 
-enum class fit_mode { contain, cover, fill };
-enum class output_format { jpeg, png, webp };
+// A job's options use the image engine's own vocabulary, so nothing translates between the two.
+using fit_mode = image::fit;               // contain, cover, fill
+using output_format = image::out_format;   // jpeg, png, webp
+using colour = image::rgb;                 // default white
 
 std::string_view to_string(fit_mode f) noexcept;
 std::string_view to_string(output_format f) noexcept;
@@ -41,11 +44,6 @@ struct box {
     int width = 0;
     int height = 0;
     bool operator==(const box&) const = default;
-};
-
-struct colour {
-    std::uint8_t r = 255, g = 255, b = 255;
-    bool operator==(const colour&) const = default;
 };
 
 std::string to_string(colour c);                              // "#rrggbb"
@@ -65,8 +63,7 @@ struct job_params {
     bool progressive = false;  // JPEG only
     bool enlarge = false;      // upscale a source smaller than the box
     colour background{};       // JPEG only: transparent pixels are flattened onto it
-    // Accepted and stored, but the engine strips metadata whatever this says (not implemented yet).
-    bool keep_metadata = false;
+    bool keep_metadata = false;  // copy the source's EXIF (Orientation 1) into the outputs
 };
 
 // Parses options from name=value pairs (query string or form fields). Unknown names are refused

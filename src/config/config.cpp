@@ -1,5 +1,7 @@
 #include "quickthumb/config.hpp"
 
+#include "quickthumb/job.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -112,15 +114,8 @@ image::rgb parse_colour(std::string_view shown, std::string_view v) {
         }
         return {c[0], c[1], c[2]};
     }
-    std::string_view hex = v.starts_with('#') ? v.substr(1) : v;
-    if (hex.size() != 6) throw bad();
-    for (std::size_t i = 0; i < 3; ++i) {
-        unsigned n = 0;
-        auto [p, ec] = std::from_chars(hex.data() + 2 * i, hex.data() + 2 * i + 2, n, 16);
-        if (ec != std::errc{} || p != hex.data() + 2 * i + 2) throw bad();
-        c[i] = static_cast<std::uint8_t>(n);
-    }
-    return {c[0], c[1], c[2]};
+    if (auto hex = quickthumb::parse_colour(v)) return *hex;  // the service's own form
+    throw bad();
 }
 
 // The output format from the pattern's extension (after its last '/'), or a config_error.
@@ -129,9 +124,7 @@ image::out_format format_of_pattern(const std::string& pattern) {
     auto dot = name.rfind('.');
     std::string ext = dot == std::string::npos ? "" : name.substr(dot + 1);
     for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (ext == "jpg" || ext == "jpeg") return image::out_format::jpeg;
-    if (ext == "png") return image::out_format::png;
-    if (ext == "webp") return image::out_format::webp;
+    if (auto f = parse_output_format(ext)) return *f;
     throw config_error("-o: the pattern must end in .jpg, .jpeg, .png or .webp (the extension picks the format), got '" +
                        pattern + "'");
 }
@@ -179,10 +172,9 @@ thumb_config parse_thumb_args(const std::vector<std::string>& args) {
             if (t.pattern.empty()) throw config_error(std::string(a) + ": expected a pattern, got an empty value");
         } else if (a == "--fit") {
             const std::string v = value();
-            if (v == "contain") t.fit = image::fit::contain;
-            else if (v == "cover") t.fit = image::fit::cover;
-            else if (v == "fill") t.fit = image::fit::fill;
-            else throw config_error("--fit: expected contain, cover or fill, got '" + v + "'");
+            auto f = parse_fit_mode(v);
+            if (!f) throw config_error("--fit: expected contain, cover or fill, got '" + v + "'");
+            t.fit = *f;
         } else if (a == "-q" || a == "--quality") {
             t.quality = parse_int_as<int>(a, value(), 1, 100);
         } else if (a == "--progressive") {

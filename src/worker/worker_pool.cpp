@@ -58,34 +58,16 @@ asio::awaitable<void> worker_pool::run_worker() {
 
 namespace {
 
-image::fit to_image(fit_mode f) {
-    switch (f) {
-        case fit_mode::contain: return image::fit::contain;
-        case fit_mode::cover: return image::fit::cover;
-        case fit_mode::fill: return image::fit::fill;
-    }
-    return image::fit::contain;
-}
-
-image::out_format to_image(output_format f) {
-    switch (f) {
-        case output_format::jpeg: return image::out_format::jpeg;
-        case output_format::png: return image::out_format::png;
-        case output_format::webp: return image::out_format::webp;
-    }
-    return image::out_format::jpeg;
-}
-
 image::thumbnails_request request_for(const job_params& p, std::int64_t max_pixels) {
     image::thumbnails_request req;
     req.boxes.clear();
     for (const auto& b : p.sizes) req.boxes.push_back({b.width, b.height});
-    req.mode = to_image(p.fit);
-    req.fmt = to_image(p.format);
+    req.mode = p.fit;
+    req.fmt = p.format;
     req.quality = p.quality;
     req.progressive = p.progressive;
     req.enlarge = p.enlarge;
-    req.background = {p.background.r, p.background.g, p.background.b};
+    req.background = p.background;
     req.keep_metadata = p.keep_metadata;
     req.max_pixels = max_pixels;
     return req;
