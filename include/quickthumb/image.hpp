@@ -5,6 +5,7 @@
 #include "quickthumb/error.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,6 +19,10 @@ std::string_view to_string(format f) noexcept;   // "jpeg", "png", ..., "unknown
 
 // Looks only at magic bytes (the first few dozen bytes are enough); never at a file name.
 format sniff(std::span<const std::uint8_t> head) noexcept;
+
+// nullopt for the formats the engine decodes (JPEG, PNG, WebP, GIF, BMP); else the error an input
+// in format `f` gets: not_an_image, or unsupported_format naming it. The messages list what is supported.
+std::optional<error> unsupported_input(format f);
 
 struct header_info {
     format fmt = format::unknown;

@@ -33,25 +33,6 @@ constexpr std::size_t read_chunk = 64 * 1024;
 constexpr std::size_t sniff_bytes = 1024;
 
 // Only the formats the engine decodes are accepted; the worker would fail anything else.
-bool decodable(image::format f) {
-    using enum image::format;
-    return f == jpeg || f == png || f == webp || f == gif || f == bmp;
-}
-
-std::string_view refused_name(image::format f) {
-    switch (f) {
-        case image::format::tiff: return "TIFF";
-        case image::format::svg: return "SVG";
-        case image::format::heic: return "HEIC";
-        case image::format::avif: return "AVIF";
-        case image::format::ico: return "ICO";
-        case image::format::psd: return "PSD";
-        default: return "unknown";
-    }
-}
-
-constexpr std::string_view supported_inputs = "(supported: JPEG, PNG, WebP, GIF, BMP)";
-
 // A file being received under tmp/; removed unless it was committed.
 class temp_file {
 public:
@@ -96,12 +77,9 @@ public:
         const auto f = image::sniff(
             std::span(reinterpret_cast<const std::uint8_t*>(head_.data()), head_.size()));
         head_ = {};
-        if (decodable(f)) return std::nullopt;
-        if (f == image::format::unknown)
-            return error{errc::not_an_image,
-                         "'" + filename + "': the file is not an image " + std::string(supported_inputs)};
-        return error{errc::unsupported_format, "'" + filename + "': " + std::string(refused_name(f)) +
-                                                   " images are not supported " + std::string(supported_inputs)};
+        auto refused = image::unsupported_input(f);
+        if (refused) refused->message = "'" + filename + "': " + refused->message;
+        return refused;
     }
 
     std::string filename;

@@ -317,16 +317,12 @@ std::optional<error> pixel_limit_error(const header_info& h, std::int64_t max_pi
                                             std::to_string(max_pixels)};
 }
 
-result<device_image> decode_device(std::span<const std::uint8_t> data, std::int64_t max_pixels, int min_w,
+result<device_image> decode_device(std::span<const std::uint8_t> data, const header_info& header, int min_w,
                                    int min_h) {
-    auto header = read_header(data);
-    if (!header) return header.error();
-    // Decided from the header alone, before a single pixel buffer is allocated.
-    if (auto e = pixel_limit_error(*header, max_pixels)) return *e;
-    metadata meta = read_metadata(data, header->fmt);
-    if (swaps_sides(header->orientation)) std::swap(min_w, min_h);  // the decoder sees the stored sides
+    metadata meta = read_metadata(data, header.fmt);
+    if (swaps_sides(header.orientation)) std::swap(min_w, min_h);  // the decoder sees the stored sides
     device_image out;
-    switch (header->fmt) {
+    switch (header.fmt) {
         case format::jpeg: {
             auto r = decode_jpeg(data, min_w, min_h, meta.icc);
             if (!r) return r.error();
@@ -343,16 +339,16 @@ result<device_image> decode_device(std::span<const std::uint8_t> data, std::int6
         case format::png:
         case format::gif:
         case format::bmp: {
-            auto r = decode_stb(data, header->fmt, &out.grey);
+            auto r = decode_stb(data, header.fmt, &out.grey);
             if (!r) return r.error();
             out.px = std::move(*r);
             out.icc = std::move(meta.icc);
             break;
         }
         default:  // read_header refuses every other format
-            return error{errc::internal, "no decoder for " + std::string(to_string(header->fmt))};
+            return error{errc::internal, "no decoder for " + std::string(to_string(header.fmt))};
     }
-    out.header = *header;
+    out.header = header;
     out.exif = std::move(meta.exif);
     return out;
 }
@@ -360,7 +356,11 @@ result<device_image> decode_device(std::span<const std::uint8_t> data, std::int6
 }  // namespace detail
 
 result<pixels> decode(std::span<const std::uint8_t> data, std::int64_t max_pixels, int min_width, int min_height) {
-    auto dev = detail::decode_device(data, max_pixels, min_width, min_height);
+    auto header = read_header(data);
+    if (!header) return header.error();
+    // Decided from the header alone, before a single pixel buffer is allocated.
+    if (auto e = detail::pixel_limit_error(*header, max_pixels)) return *e;
+    auto dev = detail::decode_device(data, *header, min_width, min_height);
     if (!dev) return dev.error();
     dev->px = detail::expand_grey(std::move(dev->px));
     if (!dev->icc.empty()) convert_to_srgb(dev->px, dev->icc, dev->grey);

@@ -43,8 +43,9 @@ std::uint32_t crc32(const std::uint8_t* p, std::size_t n);
 // too_many_pixels when the header's pixel count is above the limit.
 std::optional<error> pixel_limit_error(const header_info& h, std::int64_t max_pixels);
 
-// Reads the header and checks max_pixels first. min_w/min_h are upright, as in decode().
-result<device_image> decode_device(std::span<const std::uint8_t> data, std::int64_t max_pixels, int min_w,
+// Decodes `data`, whose header the caller has read with read_header and checked against
+// max_pixels (pixel_limit_error) before anything is allocated. min_w/min_h are upright, as in decode().
+result<device_image> decode_device(std::span<const std::uint8_t> data, const header_info& header, int min_w,
                                    int min_h);
 
 // ---- resampling (resize.cpp) --------------------------------------------------------------

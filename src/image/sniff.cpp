@@ -159,21 +159,26 @@ format sniff(std::span<const std::uint8_t> d) noexcept {
     return sniff_svg(d);
 }
 
+std::optional<error> unsupported_input(format f) {
+    constexpr std::string_view supported = " (supported: JPEG, PNG, WebP, GIF, BMP)";
+    switch (f) {
+        case format::jpeg:
+        case format::png:
+        case format::webp:
+        case format::gif:
+        case format::bmp: return std::nullopt;
+        case format::unknown: return error{errc::not_an_image, "the file is not an image" + std::string(supported)};
+        default:
+            return error{errc::unsupported_format,
+                         std::string(display_name(f)) + " images are not supported" + std::string(supported)};
+    }
+}
+
 result<header_info> read_header(std::span<const std::uint8_t> data) {
     header_info info;
     info.fmt = sniff(data);
+    if (auto refused = unsupported_input(info.fmt)) return *refused;
     switch (info.fmt) {
-        case format::unknown:
-            return error{errc::not_an_image, "the file is not an image (no known image signature)"};
-        case format::tiff:
-        case format::svg:
-        case format::heic:
-        case format::avif:
-        case format::ico:
-        case format::psd:
-            return error{errc::unsupported_format, std::string(display_name(info.fmt)) +
-                                                       " images are not supported (supported: JPEG, PNG, GIF, "
-                                                       "BMP, WebP)"};
         case format::jpeg: {
             auto state = std::make_unique<jpeg_header_state>();
             if (!jpeg_dimensions(state.get(), data.data(), data.size(), &info.width, &info.height)) {
@@ -208,6 +213,7 @@ result<header_info> read_header(std::span<const std::uint8_t> data) {
                 return corrupt(info.fmt, stbi_failure_reason());
             break;
         }
+        default: break;  // refused by unsupported_input above
     }
     if (info.width <= 0 || info.height <= 0) return corrupt(info.fmt, "zero width or height");
     // The orientation decides which side is which once displayed; the ICC profile is not needed here.

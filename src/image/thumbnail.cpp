@@ -70,7 +70,7 @@ result<thumbnails> make_thumbnails(std::span<const std::uint8_t> data, const thu
         hint = {std::max(hint.width, twice(need.width)), std::max(hint.height, twice(need.height))};
     }
 
-    auto dev = detail::decode_device(data, req.max_pixels, hint.width, hint.height);  // checks max_pixels first
+    auto dev = detail::decode_device(data, *header, hint.width, hint.height);
     if (!dev) return dev.error();
     const int orientation = dev->header.orientation;
     const bool swap = detail::swaps_sides(orientation);
