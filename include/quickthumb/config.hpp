@@ -3,6 +3,7 @@
 // person understands. A bad config is fatal, so it is reported by throwing config_error.
 #include "quickthumb/image.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -33,6 +34,15 @@ struct serve_config {
     std::string api_token;
     log_level level = log_level::info;
     int shutdown_grace_seconds = 20;
+    // Job life: attempts before a transiently failing job fails for good, how long one attempt
+    // may run, how long finished jobs and their files are kept (0 = forever), and whether an
+    // upload is kept once its thumbnails exist.
+    int max_attempts = 3;
+    std::chrono::milliseconds job_timeout{60'000};
+    std::chrono::milliseconds retention{7ll * 24 * 3600 * 1000};
+    bool keep_uploads = false;
+    // Redis mirror: a pending entry idle this long belongs to a consumer presumed dead.
+    std::chrono::milliseconds redis_claim_idle{60'000};
 };
 
 // `quickthumb thumb IN... [-s SIZE] [-o PATTERN] [--fit F] [--quality Q] [--enlarge] [--jobs N]`.
@@ -71,6 +81,9 @@ command_line parse_command_line(const std::vector<std::string>& args, const env_
 
 std::string usage();
 std::string thumb_usage();
+
+// "500ms", "30s", "5m", "2h", "7d", or a plain number of seconds. Throws config_error.
+std::chrono::milliseconds parse_duration(std::string_view flag, std::string_view text);
 
 // "32MiB", "512k", "1G", "1048576" -> bytes. Throws config_error.
 std::uint64_t parse_size(std::string_view flag, std::string_view text);

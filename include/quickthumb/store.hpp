@@ -45,7 +45,7 @@ public:
     store(const store&) = delete;
     store& operator=(const store&) = delete;
 
-    static constexpr int schema_version = 1;
+    static constexpr int schema_version = 2;
 
     // ---- writes (group-committed; each runs inside the shared transaction) ----
 
@@ -78,6 +78,19 @@ public:
     // Queued jobs in order of arrival after seq `after`, for the feeder.
     std::vector<std::pair<std::int64_t, std::string>> queued_after(std::int64_t after, int limit);
     std::int64_t count(job_state state);
+
+    // Runs fn(db) on the read-only connection (blocking; call from a thread pool). For queries
+    // other modules own (the Redis mirror's, say) without growing this class for each.
+    template <class T, class F>
+    T read(F fn) {
+        std::lock_guard lk(reader_mutex_);
+        return fn(*reader_db_);
+    }
+
+    // The meta table: small named values (the instance id, mirror cursors). get_meta is a read;
+    // put_meta is for use inside write().
+    std::optional<std::string> get_meta(const std::string& key);
+    static void put_meta(SQLite::Database& db, const std::string& key, const std::string& value);
 
     // Transactions committed by the writer so far (group commit makes this far less than writes).
     std::uint64_t commits() const noexcept { return commits_.load(); }

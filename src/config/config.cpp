@@ -38,7 +38,16 @@ T parse_int(std::string_view flag, std::string_view text, T lo, T hi) {
 // The flags `serve` accepts; each also comes from QUICKTHUMB_<NAME>.
 const std::vector<std::string_view> serve_flags = {
     "bind", "port", "data", "workers", "queue-capacity", "max-backlog", "max-upload", "max-pixels",
-    "redis", "api-token", "log-level", "shutdown-grace"};
+    "redis", "api-token", "log-level", "shutdown-grace", "max-attempts", "job-timeout", "retention",
+    "keep-uploads", "redis-claim-idle"};
+// Flags that may stand alone (`--keep-uploads` means true).
+const std::vector<std::string_view> bool_flags = {"keep-uploads"};
+
+bool parse_bool(std::string_view flag, std::string_view v) {
+    if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+    if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+    throw config_error("--" + std::string(flag) + ": expected true or false, got '" + std::string(v) + "'");
+}
 
 void apply(serve_config& c, std::string_view flag, const std::string& v) {
     if (flag == "bind") {
@@ -74,6 +83,17 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
         else throw config_error("--log-level: expected debug, info, warn or error, got '" + v + "'");
     } else if (flag == "shutdown-grace") {
         c.shutdown_grace_seconds = parse_int<int>(flag, v, 0, 3600);
+    } else if (flag == "max-attempts") {
+        c.max_attempts = parse_int<int>(flag, v, 1, 100);
+    } else if (flag == "job-timeout") {
+        c.job_timeout = parse_duration(flag, v);
+        if (c.job_timeout.count() < 1) throw config_error("--job-timeout: must be at least 1ms");
+    } else if (flag == "retention") {
+        c.retention = parse_duration(flag, v);
+    } else if (flag == "keep-uploads") {
+        c.keep_uploads = parse_bool(flag, v);
+    } else if (flag == "redis-claim-idle") {
+        c.redis_claim_idle = parse_duration(flag, v);
     }
 }
 
@@ -209,6 +229,26 @@ env_lookup process_env() {
     };
 }
 
+std::chrono::milliseconds parse_duration(std::string_view flag, std::string_view text) {
+    auto unit_at = std::find_if(text.begin(), text.end(), [](char c) { return !std::isdigit(static_cast<unsigned char>(c)); });
+    const std::string_view num = text.substr(0, static_cast<std::size_t>(unit_at - text.begin()));
+    const std::string_view unit = text.substr(num.size());
+    std::int64_t mult = 0;
+    if (unit == "ms") mult = 1;
+    else if (unit.empty() || unit == "s") mult = 1000;
+    else if (unit == "m") mult = 60'000;
+    else if (unit == "h") mult = 3'600'000;
+    else if (unit == "d") mult = 86'400'000;
+    else
+        throw config_error("--" + std::string(flag) + ": expected a duration like 500ms, 30s, 5m, 2h or 7d, got '" +
+                           std::string(text) + "'");
+    if (num.empty())
+        throw config_error("--" + std::string(flag) + ": expected a duration like 500ms, 30s, 5m, 2h or 7d, got '" +
+                           std::string(text) + "'");
+    const auto v = parse_int<std::int64_t>(flag, num, 0, 10'000'000'000'000 / mult);  // about 300 years at most
+    return std::chrono::milliseconds(v * mult);
+}
+
 std::uint64_t parse_size(std::string_view flag, std::string_view text) {
     std::string_view num = text;
     std::uint64_t mult = 1;
@@ -269,6 +309,15 @@ serve flags (each also read from QUICKTHUMB_<NAME>, e.g. QUICKTHUMB_PORT; flags 
   --max-upload SIZE       largest upload, e.g. 32M (default 32MiB)
   --max-pixels N          largest image in pixels per frame (default 100000000)
   --shutdown-grace SECS   how long running jobs may finish on SIGTERM (default 20)
+  --max-attempts N        attempts before a job failing for a passing reason (I/O, a crash, a
+                          timeout) fails for good; broken images fail at once (default 3)
+  --job-timeout DURATION  how long one attempt may run, e.g. 500ms, 60s, 2m (default 60s)
+  --retention DURATION    finished jobs and their files are deleted after this, e.g. 7d, 12h;
+                          0 keeps them forever (default 7d)
+  --keep-uploads          keep the uploaded original after its thumbnails exist (default: delete)
+  --redis URL             mirror the queue to a Redis Stream, e.g. redis://127.0.0.1:6379/0
+  --redis-claim-idle DURATION  another instance's pending Redis entry idle this long is
+                          claimed and its job re-run (default 60s)
   --log-level LEVEL       debug, info, warn or error (default info)
 )";
 }
@@ -293,6 +342,14 @@ command_line parse_command_line(const std::vector<std::string>& args, const env_
 
     serve_config& c = out.serve;
     c.workers = std::max(1u, std::thread::hardware_concurrency());
+    // QUICKTHUMB_REDIS_URL is the name the docs and other tools use; QUICKTHUMB_REDIS works too.
+    if (auto v = env("QUICKTHUMB_REDIS_URL")) {
+        try {
+            apply(c, "redis", *v);
+        } catch (const config_error& e) {
+            throw config_error(std::string(e.what()) + " (from QUICKTHUMB_REDIS_URL)");
+        }
+    }
     for (auto flag : serve_flags) {
         if (auto v = env(env_name(flag))) {
             try {
@@ -314,6 +371,9 @@ command_line parse_command_line(const std::vector<std::string>& args, const env_
         if (auto eq = a.find('='); eq != std::string_view::npos) {
             value = std::string(a.substr(eq + 1));
             a = a.substr(0, eq);
+        } else if (std::find(bool_flags.begin(), bool_flags.end(), a) != bool_flags.end() &&
+                   (i + 1 >= args.size() || args[i + 1].starts_with("--"))) {
+            value = "true";
         } else {
             if (i + 1 >= args.size()) throw config_error("--" + std::string(a) + ": missing value");
             value = args[++i];

@@ -34,6 +34,21 @@ const char* const migrations[] = {
     );
     CREATE INDEX jobs_by_state ON jobs(state, seq);
     )sql",
+    // v2: idempotency keys (one row per request, naming its jobs), small key/value settings
+    // (instance id, mirror cursors), and the retention sweep's index.
+    R"sql(
+    CREATE TABLE idempotency(
+        key TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        job_ids TEXT NOT NULL
+    );
+    CREATE INDEX idempotency_by_age ON idempotency(created_at);
+    CREATE TABLE meta(
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX jobs_by_age ON jobs(updated_at) WHERE state IN ('succeeded', 'failed', 'cancelled');
+    )sql",
 };
 
 constexpr const char* job_columns =
@@ -270,6 +285,22 @@ int store::recover_interrupted() {
                          "UPDATE jobs SET state='queued', progress=0, updated_at=? WHERE state='processing'");
     up.bind(1, now_ms());
     return up.exec();
+}
+
+std::optional<std::string> store::get_meta(const std::string& key) {
+    return read<std::optional<std::string>>([&](SQLite::Database& db) -> std::optional<std::string> {
+        SQLite::Statement q(db, "SELECT value FROM meta WHERE key=?");
+        q.bind(1, key);
+        if (!q.executeStep()) return std::nullopt;
+        return q.getColumn(0).getString();
+    });
+}
+
+void store::put_meta(SQLite::Database& db, const std::string& key, const std::string& value) {
+    SQLite::Statement up(db, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+    up.bind(1, key);
+    up.bind(2, value);
+    up.exec();
 }
 
 std::optional<job> store::get(const std::string& id) {

@@ -1,0 +1,32 @@
+#pragma once
+// Who else hears about a job's life: the Redis mirror today, the event stream later. Each hook is
+// called after the change is committed to the store, from any thread, and must not block (post
+// the work elsewhere). An empty hook is skipped.
+#include "quickthumb/job.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace quickthumb {
+
+struct job_hooks {
+    // New jobs were committed (an upload's 202 is on its way).
+    std::function<void(const std::vector<std::string>& ids)> accepted;
+    // A job reached a final state: succeeded, failed or cancelled.
+    std::function<void(const std::string& id, job_state state)> finished;
+    // A job went back to queued (a transient failure waiting for its retry, or an explicit retry).
+    std::function<void(const std::string& id)> requeued;
+
+    void on_accepted(const std::vector<std::string>& ids) const {
+        if (accepted) accepted(ids);
+    }
+    void on_finished(const std::string& id, job_state s) const {
+        if (finished) finished(id, s);
+    }
+    void on_requeued(const std::string& id) const {
+        if (requeued) requeued(id);
+    }
+};
+
+}  // namespace quickthumb
