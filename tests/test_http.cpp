@@ -1,6 +1,7 @@
 // Black-box tests: the real binary on a free port with a temporary data directory.
 #include "quickthumb/image.hpp"
 #include "support/server_process.hpp"
+#include "support/synthetic.hpp"
 #include "support/testdata.hpp"
 
 #include <boost/json.hpp>
@@ -14,21 +15,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A synthetic photo-like image, encoded with the project's own encoder.
-std::string synthetic_jpeg(int w, int h) {
-    quickthumb::image::pixels p{w, h, 3, std::vector<std::uint8_t>(static_cast<std::size_t>(w) * h * 3)};
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            auto* px = &p.data[(static_cast<std::size_t>(y) * w + x) * 3];
-            px[0] = static_cast<std::uint8_t>(x * 255 / w);
-            px[1] = static_cast<std::uint8_t>(y * 255 / h);
-            px[2] = static_cast<std::uint8_t>((x + y) % 256);
-        }
-    auto enc = quickthumb::image::encode_jpeg(p, 90);
-    REQUIRE(enc);
-    return {enc->begin(), enc->end()};
-}
 
 // A PNG with an alpha channel: opaque on the left half, fully transparent on the right.
 std::string synthetic_png(int w, int h) {
@@ -458,4 +444,36 @@ TEST_CASE("http: uploads above the limit get 413 and small requests stay small",
     auto r = http_request(server.port(), "GET", "/healthz", std::string(200 * 1024, 'y'));
     CHECK(r.status == 413);
     CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("http: an Idempotency-Key makes a repeated upload return the first job", "[http][idempotency]") {
+    temp_dir dir;
+    server_process server(dir.path(), {"--workers", "0"});
+    const auto p = server.port();
+    const auto img = synthetic_jpeg(64, 48);
+    auto [ct, body] = multipart_body({{"file", "a.jpg", "image/jpeg", img}});
+    auto send = [&](const std::string& key) {
+        return http_request(p, "POST", "/api/v1/jobs", body, {{"Content-Type", ct}, {"Idempotency-Key", key}});
+    };
+    auto first = send("order-42-avatar");
+    REQUIRE(first.status == 202);
+    CHECK(first.headers.count("idempotent-replayed") == 0);
+    const auto id = str(parse_object(first.body).at("id"));
+    auto again = send("order-42-avatar");
+    REQUIRE(again.status == 202);
+    CHECK(again.headers.at("idempotent-replayed") == "true");
+    CHECK(str(parse_object(again.body).at("id")) == id);
+    CHECK(again.headers.at("location") == "/api/v1/jobs/" + id);
+    auto other = send("order-43-avatar");
+    REQUIRE(other.status == 202);
+    CHECK(str(parse_object(other.body).at("id")) != id);
+    // Exactly two jobs exist, and the replay stored no second upload.
+    auto list = parse_object(http_request(p, "GET", "/api/v1/jobs?limit=10").body);
+    CHECK(list.at("jobs").as_array().size() == 2);
+    std::size_t uploads = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path() / "uploads")) ++uploads;
+    CHECK(uploads == 2);
+    // Keys are bounded and visible ASCII.
+    CHECK(send("has space").status == 400);
+    CHECK(send(std::string(300, 'k')).status == 400);
 }

@@ -67,3 +67,50 @@ TEST_CASE("queue: the feeder hands every queued job over once / in order / throu
     CHECK(received == expected);
     blocking.join();
 }
+
+TEST_CASE("queue: a job queued again behind the others is handed over when it is due", "[queue][retry]") {
+    qt_test::temp_dir dir;
+    store db(dir.path() / "q.db");
+    asio::thread_pool blocking(2);
+    job_queue queue(blocking, db, 4);
+    asio::io_context io;
+    job a = make_job(), b = make_job(), c = make_job();
+    const std::vector<job> abc{a, b, c};
+    const error flaky{errc::io_error, "EIO"};
+    const job_source src{};
+    std::vector<std::string> order;
+    qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+        {
+            auto r_ = co_await db.insert(abc);
+            REQUIRE(r_);
+        }
+        queue.start(3);
+        auto [e1, first] = co_await queue.jobs().async_receive(asio::as_tuple(asio::use_awaitable));
+        REQUIRE(first == a.id);
+        {
+            auto r_ = co_await db.start(a.id);
+            REQUIRE(r_);
+        }
+        queue.on_started(a.id, true);
+        // a fails for a passing reason and is due again a little later, behind b and c's arrival.
+        {
+            auto r_ = co_await db.retry_later(a.id, src, flaky, now_ms() + 150);
+            REQUIRE(r_);
+        }
+        queue.notify(1);
+        for (int i = 0; i < 3; ++i) {
+            auto [ec, id] = co_await queue.jobs().async_receive(asio::as_tuple(asio::use_awaitable));
+            REQUIRE_FALSE(ec);
+            order.push_back(id);
+            // Started at once, so that no id stays handed out (a stale one must not come twice).
+            auto r_ = co_await db.start(id);
+            REQUIRE(r_);
+            queue.on_started(id, true);
+        }
+        CHECK(queue.waiting() == 0);
+        queue.close();
+    }(), 20s);
+    // b and c first (a was not due); a comes back once it is, and nothing comes twice.
+    CHECK(order == std::vector<std::string>{b.id, c.id, a.id});
+    blocking.join();
+}

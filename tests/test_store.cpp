@@ -330,7 +330,7 @@ TEST_CASE("store: failure keeps the error and recovery re-queues interrupted job
         }(), 10s);
     }
     store s(path);  // "restart"
-    CHECK(s.recover_interrupted() == 1);
+    CHECK(s.recover_interrupted().requeued == 1);
     CHECK(s.get(a.id)->state == job_state::queued);
     CHECK(s.get(a.id)->attempts == 1);
     auto failed = s.get(b.id);
@@ -421,4 +421,267 @@ TEST_CASE("store: concurrent writes are group-committed and each is durable", "[
     store again(path);
     for (const auto& id : ids) CHECK(again.get(id));
     CHECK(again.count(job_state::queued) == n + 1);
+}
+
+TEST_CASE("job life: retry backoff doubles with jitter and is capped", "[store][retry]") {
+    // Half to all of the step: 1 s, 2 s, 4 s, ... up to 5 min.
+    CHECK(retry_delay_ms(1, 0.0) == 500);
+    CHECK(retry_delay_ms(1, 0.999999) >= 999);
+    CHECK(retry_delay_ms(2, 0.0) == 1000);
+    CHECK(retry_delay_ms(3, 0.5) == 3000);
+    CHECK(retry_delay_ms(40, 1.0) == retry_cap_ms);
+    CHECK(retry_delay_ms(40, 0.0) == retry_cap_ms / 2);
+    CHECK(retry_delay_ms(0, 0.0) == 500);  // never negative or zero, whatever the input
+    for (int a = 1; a < 12; ++a) CHECK(retry_delay_ms(a + 1, 0.0) >= retry_delay_ms(a, 0.0));
+    CHECK(is_transient(errc::io_error));
+    CHECK(is_transient(errc::storage_full));
+    CHECK(is_transient(errc::timeout));
+    CHECK_FALSE(is_transient(errc::corrupt_image));
+    CHECK_FALSE(is_transient(errc::too_many_pixels));
+    CHECK_FALSE(is_transient(errc::unsupported_format));
+    CHECK_FALSE(is_transient(errc::cancelled));
+}
+
+TEST_CASE("store: a transient failure waits for run_after and a release does not count", "[store][retry]") {
+    qt_test::temp_dir dir;
+    store s(dir.path() / "q.db");
+    asio::io_context io;
+    job a = make_job("a"), b = make_job("b");
+    const std::vector<job> ab{a, b};
+    const error disk{errc::storage_full, "no space left on device"};
+    const job_source src{"a.jpg", 10, "jpeg", 800, 600};
+    const std::int64_t later = now_ms() + 60'000;
+    qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+        {
+            auto r_ = co_await s.insert(ab);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.start(a.id);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.retry_later(a.id, src, disk, later);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.start(b.id);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.release(b.id);
+            REQUIRE(r_);
+        }
+        // Retrying a job that is not processing is refused.
+        auto again = co_await s.retry_later(a.id, src, disk, later);
+        CHECK_FALSE(again);
+    }(), 10s);
+    auto ja = s.get(a.id);
+    CHECK(ja->state == job_state::queued);
+    CHECK(ja->attempts == 1);
+    CHECK(ja->run_after == later);
+    REQUIRE(ja->last_error);
+    CHECK(ja->last_error->code == errc::storage_full);
+    CHECK(to_json(*ja).at("retry_at").is_string());
+    CHECK(s.get(b.id)->attempts == 0);  // released by a shutdown: not an attempt
+    // Only b is due now; a becomes due at `later`, and the feeder is told when.
+    CHECK(s.due(now_ms(), 10) == std::vector<std::string>{b.id});
+    CHECK(s.next_due_after(now_ms()) == later);
+    CHECK(s.due(later, 10) == std::vector<std::string>{a.id, b.id});  // oldest first
+}
+
+TEST_CASE("store: cancel and retry follow the state machine", "[store][cancel]") {
+    qt_test::temp_dir dir;
+    store s(dir.path() / "q.db");
+    asio::io_context io;
+    job q = make_job("q"), p = make_job("p"), d = make_job("d");
+    const std::vector<job> all{q, p, d};
+    const job_source src{"x.jpg", 10, "jpeg", 8, 6};
+    const std::vector<job_output> outs{{"thumb_8x6.jpg", 8, 6, 99}};
+    qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+        {
+            auto r_ = co_await s.insert(all);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.start(p.id);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.start(d.id);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.succeed(d.id, src, outs);
+            REQUIRE(r_);
+        }
+
+        auto cq = co_await s.cancel(q.id);
+        REQUIRE(cq);
+        CHECK(cq->previous == job_state::queued);
+        CHECK(cq->now.state == job_state::cancelled);
+        auto cp = co_await s.cancel(p.id);
+        REQUIRE(cp);
+        CHECK(cp->previous == job_state::processing);
+        // The worker's late success is refused: the job stays cancelled.
+        {
+            auto r_ = co_await s.succeed(p.id, src, outs);
+            CHECK_FALSE(r_);
+        }
+        // Cancelling twice is harmless; a finished job cannot be cancelled; a missing one is 404.
+        auto twice = co_await s.cancel(q.id);
+        REQUIRE(twice);
+        CHECK(twice->previous == job_state::cancelled);
+        auto done = co_await s.cancel(d.id);
+        REQUIRE_FALSE(done);
+        CHECK(done.error().code == errc::conflict);
+        auto missing = co_await s.cancel(new_job_id());
+        REQUIRE_FALSE(missing);
+        CHECK(missing.error().code == errc::not_found);
+
+        // Retry: cancelled and failed jobs start over; a succeeded one cannot.
+        auto rq = co_await s.retry(q.id);
+        REQUIRE(rq);
+        CHECK(rq->previous == job_state::cancelled);
+        CHECK(rq->now.state == job_state::queued);
+        CHECK(rq->now.attempts == 0);
+        CHECK_FALSE(rq->now.last_error);
+        auto rd = co_await s.retry(d.id);
+        REQUIRE_FALSE(rd);
+        CHECK(rd.error().code == errc::conflict);
+        // A cancelled job cannot be started (a stale id in the channel is skipped).
+        auto sp = co_await s.start(p.id);
+        CHECK_FALSE(sp);
+    }(), 10s);
+    CHECK(s.get(p.id)->state == job_state::cancelled);
+    CHECK(s.get(p.id)->last_error->code == errc::cancelled);
+}
+
+TEST_CASE("store: recovery counts the attempt and fails a job interrupted every time", "[store][recovery]") {
+    qt_test::temp_dir dir;
+    auto path = dir.path() / "q.db";
+    job a = make_job("a"), poison = make_job("poison");
+    poison.max_attempts = 2;
+    const std::vector<job> both{a, poison};
+    {
+        store s(path);
+        asio::io_context io;
+        qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+            {
+                auto r_ = co_await s.insert(both);
+                REQUIRE(r_);
+            }
+            {
+                auto r_ = co_await s.start(a.id);
+                REQUIRE(r_);
+            }
+            {
+                auto r_ = co_await s.start(poison.id);
+                REQUIRE(r_);
+            }
+        }(), 10s);
+    }
+    {
+        store s(path);  // first "crash"
+        auto r = s.recover_interrupted();
+        CHECK(r.requeued == 2);
+        CHECK(r.failed == 0);
+        asio::io_context io;
+        qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+            {
+                auto r_ = co_await s.start(poison.id);
+                REQUIRE(r_);
+            }  // its second and last attempt
+        }(), 10s);
+    }
+    store s(path);  // second "crash"
+    auto r = s.recover_interrupted();
+    CHECK(r.requeued == 0);
+    CHECK(r.failed == 1);
+    CHECK(r.failed_ids == std::vector<std::string>{poison.id});
+    auto p = s.get(poison.id);
+    CHECK(p->state == job_state::failed);
+    CHECK(p->attempts == 2);
+    REQUIRE(p->last_error);
+    CHECK(p->last_error->code == errc::interrupted);
+    CHECK_THAT(p->last_error->message, Catch::Contains("2 attempts"));
+    CHECK(s.get(a.id)->state == job_state::queued);
+    CHECK(s.get(a.id)->attempts == 1);
+}
+
+TEST_CASE("store: an idempotency key names the jobs of its first request", "[store][idempotency]") {
+    qt_test::temp_dir dir;
+    store s(dir.path() / "q.db");
+    asio::io_context io;
+    job first = make_job("first"), second = make_job("second"), other = make_job("other");
+    const std::vector<job> v1{first}, v2{second}, v3{other};
+    qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+        auto r1 = co_await s.insert_once(v1, "key-1");
+        REQUIRE(r1);
+        CHECK_FALSE(r1->replayed);
+        auto r2 = co_await s.insert_once(v2, "key-1");
+        REQUIRE(r2);
+        CHECK(r2->replayed);
+        CHECK(r2->job_ids == std::vector<std::string>{first.id});
+        auto r3 = co_await s.insert_once(v3, "key-2");
+        REQUIRE(r3);
+        CHECK_FALSE(r3->replayed);
+    }(), 10s);
+    CHECK_FALSE(s.get(second.id));  // the replay inserted nothing
+    CHECK(s.get(other.id));
+    CHECK(s.idempotent_jobs("key-1", now_ms()) == std::vector<std::string>{first.id});
+    CHECK_FALSE(s.idempotent_jobs("key-1", now_ms() + store::idempotency_window_ms + 1));  // expired
+    CHECK_FALSE(s.idempotent_jobs("nope", now_ms()));
+}
+
+TEST_CASE("store: retention removes only finished jobs older than the cutoff", "[store][retention]") {
+    qt_test::temp_dir dir;
+    store s(dir.path() / "q.db");
+    asio::io_context io;
+    job done = make_job("done"), waiting = make_job("waiting"), failed = make_job("failed");
+    const std::vector<job> all{done, waiting, failed};
+    const job_source src{"x.jpg", 10, "jpeg", 8, 6};
+    const std::vector<job_output> outs{{"thumb_8x6.jpg", 8, 6, 99}};
+    const error bad{errc::corrupt_image, "bad"};
+    std::int64_t t_after = 0;
+    qt_test::run_for(io, [&]() -> asio::awaitable<void> {
+        {
+            auto r_ = co_await s.insert(all);
+            REQUIRE(r_);
+        }
+        const std::vector<job> no_jobs;
+        {
+            auto r_ = co_await s.insert_once(no_jobs, "old-key");
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.start(done.id);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.succeed(done.id, src, outs);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.start(failed.id);
+            REQUIRE(r_);
+        }
+        {
+            auto r_ = co_await s.fail(failed.id, src, bad);
+            REQUIRE(r_);
+        }
+        t_after = now_ms() + 1;
+        // Nothing is old enough for a cutoff in the past.
+        auto none = s.expired(t_after - 3'600'000, 10);
+        CHECK(none.empty());
+        auto ids = s.expired(t_after, 10);
+        CHECK(ids.size() == 2);
+        auto n = co_await s.remove_expired(ids, t_after, t_after + store::idempotency_window_ms);
+        REQUIRE(n);
+        CHECK(*n == 2);
+    }(), 10s);
+    CHECK_FALSE(s.get(done.id));
+    CHECK_FALSE(s.get(failed.id));
+    CHECK(s.get(waiting.id));  // never swept while it waits
+    CHECK_FALSE(s.idempotent_jobs("old-key", 0));  // keys past the window went too
 }

@@ -20,16 +20,25 @@ enum class errc {
     unsupported_media_type,
     backlog_full,
     shutting_down,
+    conflict,              // the job's state does not allow that (retry a succeeded job, ...)
     // images (permanent job failures)
     not_an_image,          // bytes match no image format at all
     unsupported_format,    // a real format we do not decode (TIFF, SVG, ...)
     corrupt_image,         // truncated or broken data
     too_many_pixels,       // header says more pixels than --max-pixels
-    // environment (transient)
+    // environment (transient: the job is retried with backoff)
     io_error,
     storage_full,
     internal,
+    timeout,               // one attempt ran past --job-timeout
+    // job life
+    cancelled,             // stopped on request (DELETE) or at shutdown
+    interrupted,           // the service died during every attempt (a poison image?)
 };
+
+// Whether a job failing with this code may succeed if run again: I/O trouble, a full disk, a
+// timeout, a bug's exception. Broken or unsupported images fail at once.
+bool is_transient(errc e) noexcept;
 
 const boost::system::error_category& quickthumb_category() noexcept;
 

@@ -1,6 +1,7 @@
 #pragma once
 // The HTTP front: a listener and one coroutine per connection on the network io_context.
 #include "quickthumb/config.hpp"
+#include "quickthumb/job_hooks.hpp"
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/storage.hpp"
 #include "quickthumb/store.hpp"
@@ -8,8 +9,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json/object.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 namespace quickthumb::http {
@@ -21,7 +24,13 @@ struct services {
     storage& files;
     job_queue& queue;
     boost::asio::thread_pool& blocking;  // SQLite reads, fsync
+    const job_hooks& hooks;              // told about accepted, cancelled and retried jobs
+    // Asks the workers to stop a running job at its next safe point (DELETE of a running job).
+    std::function<bool(const std::string& id)> cancel_running;
     std::atomic<bool> accepting{true};   // false once shutdown began: uploads get 503
+    // Extra fields for GET /readyz from optional parts (the Redis mirror's {"redis": "up"}), so
+    // http does not depend on them. Empty: "redis": "off".
+    std::function<boost::json::object()> readiness{};
 };
 
 class server {

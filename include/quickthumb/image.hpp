@@ -5,6 +5,7 @@
 #include "quickthumb/error.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -155,6 +156,10 @@ struct thumbnails_request {
     // ICC profiles are never copied: the pixels have been converted to sRGB. XMP is not kept.
     bool keep_metadata = false;
     std::int64_t max_pixels = 100'000'000;  // per source frame, and per output
+    // Called at safe points (between JPEG scanline batches, after the decode, after each output)
+    // with the progress so far, 0-100. Returning false stops the work there: the result is then
+    // errc::cancelled. Lets a caller enforce a deadline or a cancel without killing a thread.
+    std::function<bool(int percent)> checkpoint;
 };
 
 struct output {

@@ -121,4 +121,12 @@ bool is_valid_job_id(std::string_view id) noexcept;
 
 std::int64_t now_ms() noexcept;
 
+// How long a job waits before its next attempt after `attempts` transient failures: exponential
+// (1 s, 2 s, 4 s, ... capped at 5 min) with jitter, so jobs that failed together (a full disk) do
+// not all come back at the same moment. `unit_random` is uniform in [0, 1): the delay is drawn
+// from [half, full] of the step.
+inline constexpr std::int64_t retry_base_ms = 1000;
+inline constexpr std::int64_t retry_cap_ms = 5 * 60 * 1000;
+std::int64_t retry_delay_ms(int attempts, double unit_random) noexcept;
+
 }  // namespace quickthumb

@@ -1,8 +1,10 @@
 #pragma once
 // The bounded hand-off between the store and the workers. The channel holds at most `capacity`
-// job ids; everything else waits in SQLite. A feeder coroutine reads queued jobs in arrival order
-// and sends them into the channel, suspending while it is full, so memory never grows with the
-// backlog.
+// job ids; everything else waits in SQLite. A feeder coroutine reads the queued jobs that are due
+// (run_after <= now) oldest first and sends them into the channel, suspending while it is full, so
+// memory never grows with the backlog. A job retried later, or re-queued by hand, is found by the
+// next scan; ids handed over but not yet started are remembered (at most the channel's capacity
+// plus one per worker) so a scan never sends one twice.
 #include "quickthumb/store.hpp"
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -11,6 +13,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <unordered_set>
 
 namespace quickthumb {
 
@@ -23,10 +26,13 @@ public:
 
     // Starts the feeder. `waiting` is the number of jobs queued in the store right now.
     void start(std::int64_t waiting);
-    // New jobs were committed: wake the feeder. Thread-safe.
+    // Jobs became queued (new, retried, released): wake the feeder. Thread-safe.
     void notify(std::int64_t added);
-    // A worker took a job off the queue. Thread-safe.
-    void on_started() noexcept { waiting_.fetch_sub(1, std::memory_order_relaxed); }
+    // A worker tried to start a job it received: `started` when it is now processing (it stops
+    // counting as waiting), false when it was not queued any more (cancelled meanwhile). Thread-safe.
+    void on_started(const std::string& id, bool started);
+    // Queued jobs left the queue without being started (cancelled). Thread-safe.
+    void on_removed(std::int64_t n) noexcept { waiting_.fetch_sub(n, std::memory_order_relaxed); }
     // Jobs waiting in the store or the channel (for 429 and metrics).
     std::int64_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
 
@@ -42,7 +48,7 @@ private:
     channel channel_;
     boost::asio::steady_timer wake_;
     std::size_t capacity_;
-    std::int64_t last_seq_ = 0;  // highest seq handed to the channel (strand only)
+    std::unordered_set<std::string> handed_;  // sent, not yet started (strand only)
     bool pending_ = false;       // a notify arrived since the last scan (strand only)
     bool closed_ = false;        // strand only
     std::atomic<std::int64_t> waiting_{0};

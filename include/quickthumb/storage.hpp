@@ -42,6 +42,8 @@ public:
 
     // Deletes a job's upload and thumbnails (missing files are fine).
     void remove_job_files(const std::string& id) const;
+    // Deletes a job's thumbnails only (a cancelled or interrupted attempt's outputs).
+    void remove_thumbs(const std::string& id) const;
 
 private:
     std::filesystem::path root_;

@@ -32,6 +32,10 @@ class Database;
 
 namespace quickthumb {
 
+// What a failed store write means to a client: storage_full when SQLite found the disk full (the
+// upload gets 507 and the service recovers when space returns), io_error otherwise.
+error store_failure(const std::exception& e);
+
 struct list_page {
     std::vector<job> jobs;
     std::optional<std::int64_t> next_cursor;  // seq to pass as `before` for the next page
@@ -57,6 +61,19 @@ public:
 
     // Inserts new jobs (state queued). All in one transaction.
     boost::asio::awaitable<result<void>> insert(std::vector<job> jobs);
+
+    // How long an Idempotency-Key names the jobs of its first request.
+    static constexpr std::int64_t idempotency_window_ms = 24ll * 3600 * 1000;
+    struct insert_outcome {
+        bool replayed = false;             // the key was seen: nothing was inserted
+        std::vector<std::string> job_ids;  // the jobs the key names (the new ones unless replayed)
+    };
+    // Inserts new jobs unless `key` was used within the window, in which case the jobs of that
+    // first request are returned instead. The check and the insert are one transaction, so two
+    // racing requests with one key make one set of jobs.
+    boost::asio::awaitable<result<insert_outcome>> insert_once(std::vector<job> jobs, std::string key);
+    // The job ids a key named, if it was used within the window (a read: call from a pool).
+    std::optional<std::vector<std::string>> idempotent_jobs(const std::string& key, std::int64_t now);
     // queued -> processing, attempts + 1. Returns the job as it is now. not_found when absent,
     // bad_request when the job is not queued (cancelled meanwhile, say).
     boost::asio::awaitable<result<job>> start(std::string id);
@@ -65,18 +82,50 @@ public:
     boost::asio::awaitable<result<void>> succeed(std::string id, job_source src, std::vector<job_output> outputs);
     // processing -> failed with the error (source details when known).
     boost::asio::awaitable<result<void>> fail(std::string id, job_source src, error err);
+    // processing -> queued after a transient failure: the error is kept for the job's JSON and
+    // the job is not handed out again before `run_after` (ms since the epoch).
+    boost::asio::awaitable<result<void>> retry_later(std::string id, job_source src, error err, std::int64_t run_after);
+    // processing -> queued without counting the attempt (stopped by a shutdown, not by the job).
+    boost::asio::awaitable<result<void>> release(std::string id);
+
+    struct change {
+        job_state previous = job_state::queued;  // the state before the change
+        job now;                                 // the job after it
+    };
+    // queued|processing -> cancelled. A job already cancelled is returned as it is; a finished
+    // one is a conflict.
+    boost::asio::awaitable<result<change>> cancel(std::string id);
+    // failed|cancelled -> queued with its attempts, error and outputs reset. Others: conflict.
+    boost::asio::awaitable<result<change>> retry(std::string id);
+    // Final jobs last changed before `cutoff` (ms since the epoch), oldest first, at most `limit`.
+    std::vector<std::string> expired(std::int64_t cutoff, int limit);
+    // Deletes those of `ids` that are still final and older than `cutoff`, and idempotency keys
+    // older than the window. Returns how many jobs were deleted.
+    boost::asio::awaitable<result<int>> remove_expired(std::vector<std::string> ids, std::int64_t cutoff, std::int64_t now);
 
     // ---- start-up (blocking; before the service runs) ----
 
-    // Jobs left `processing` by a previous run go back to `queued`. Returns how many.
-    int recover_interrupted();
+    // Jobs left `processing` by a previous run (it crashed or was killed mid-job) go back to
+    // `queued`, the attempt counted; one that has used all its attempts fails as `interrupted`
+    // (an image that crashes the process must not crash it forever).
+    struct recovery {
+        int requeued = 0;
+        int failed = 0;
+        std::vector<std::string> requeued_ids;  // their half-done outputs must go
+        std::vector<std::string> failed_ids;
+    };
+    recovery recover_interrupted();
 
     // ---- reads (blocking; call from a thread pool) ----
     std::optional<job> get(const std::string& id);
     // Newest first; `before` is a cursor (exclusive seq), `state` filters when set.
     list_page list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before);
-    // Queued jobs in order of arrival after seq `after`, for the feeder.
+    // Queued jobs in order of arrival after seq `after`.
     std::vector<std::pair<std::int64_t, std::string>> queued_after(std::int64_t after, int limit);
+    // Queued jobs due to run at `now` (run_after <= now), oldest first: the feeder's scan.
+    std::vector<std::string> due(std::int64_t now, int limit);
+    // The earliest run_after still in the future among queued jobs: when the feeder must look again.
+    std::optional<std::int64_t> next_due_after(std::int64_t now);
     std::int64_t count(job_state state);
 
     // Runs fn(db) on the read-only connection (blocking; call from a thread pool). For queries

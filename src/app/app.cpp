@@ -2,7 +2,10 @@
 
 #include "quickthumb/http_server.hpp"
 #include "quickthumb/job_queue.hpp"
+#include "quickthumb/job_hooks.hpp"
 #include "quickthumb/log.hpp"
+#include "quickthumb/redis_mirror.hpp"
+#include "quickthumb/retention.hpp"
 #include "quickthumb/storage.hpp"
 #include "quickthumb/store.hpp"
 #include "quickthumb/worker_pool.hpp"
@@ -16,6 +19,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <cstdio>
+#include <memory>
 
 namespace quickthumb {
 namespace asio = boost::asio;
@@ -23,28 +27,61 @@ using namespace asio::experimental::awaitable_operators;
 
 int run_service(const serve_config& cfg) {
     log::set_level(cfg.level);
+    // Declared before the store so that they outlive it: the store's writer thread may still
+    // complete a write (posting to these executors) while it drains in its destructor.
+    asio::io_context io(1);
+    asio::thread_pool blocking(2);                                      // SQLite reads, fsync, the feeder
+    asio::thread_pool work(static_cast<std::size_t>(std::max(1, cfg.workers)));  // image work
     storage files(cfg.data_dir);
     files.clean_temp();
     store db(files.db_path());
 
-    // Start-up recovery: whatever a previous run left in flight is queued again.
-    if (int n = db.recover_interrupted(); n > 0) log::info("recovered interrupted jobs", "count=" + std::to_string(n));
+    // Start-up recovery: whatever a previous run left in flight is queued again (the attempt
+    // counted), or fails as interrupted once it has used all its attempts.
+    const auto recovered = db.recover_interrupted();
+    if (recovered.requeued > 0) log::info("recovered interrupted jobs", "count=" + std::to_string(recovered.requeued));
+    for (const auto& id : recovered.failed_ids) {
+        log::warn("job failed: interrupted during every attempt", "job=" + id);
+        files.remove_thumbs(id);
+    }
+    // What an interrupted attempt wrote (whole outputs, or a temp file a kill left mid-write)
+    // belongs to no recorded attempt: the next one writes everything again.
+    for (const auto& id : recovered.requeued_ids) files.remove_thumbs(id);
     const auto waiting = db.count(job_state::queued);
 
-    asio::io_context io(1);
-    asio::thread_pool blocking(2);                                      // SQLite reads, fsync, the feeder
-    asio::thread_pool work(static_cast<std::size_t>(std::max(1, cfg.workers)));  // image work
-
+    job_hooks hooks;
+    // The optional Redis mirror (--redis): it hears about jobs through the hooks and runs on the
+    // network thread; without it the hooks stay empty.
+    std::unique_ptr<redis_mirror> mirror;
+    if (!cfg.redis.empty()) {
+        auto url = parse_redis_url(cfg.redis);
+        if (!url) throw config_error(url.error().message);
+        redis_mirror_options mirror_opts;
+        mirror_opts.claim_idle = cfg.redis_claim_idle;
+        mirror = std::make_unique<redis_mirror>(io, blocking, db, *url, mirror_opts);
+        hooks = mirror->hooks();
+    }
     job_queue queue(blocking, db, cfg.queue_capacity);
-    worker_pool workers(work, queue, db, files, worker_options{cfg.workers, cfg.max_pixels});
-    http::services svc{cfg, db, files, queue, blocking};
+    worker_pool workers(work, queue, db, files,
+                        worker_options{cfg.workers, cfg.max_pixels, cfg.job_timeout, cfg.keep_uploads}, hooks);
+    retention_sweeper retention(blocking, db, files, cfg.retention);
+    http::services svc{cfg, db, files, queue, blocking, hooks,
+                       [&workers](const std::string& id) { return workers.cancel_running(id); }};
+    if (mirror) svc.readiness = [&mirror] { return mirror->readiness(); };
     http::server server(io, svc);
 
     auto ep = server.listen(cfg.bind, cfg.port);
+    // Caught from here on (asio queues a signal until the wait below): a SIGTERM right after the
+    // "listening" line must be a clean shutdown, not the default action.
+    asio::signal_set signals(io, SIGINT, SIGTERM);
     // Workers stopped: wake the shutdown sequence on the network thread.
     asio::steady_timer workers_done(io, asio::steady_timer::time_point::max());
-    workers.start([&] { asio::post(io, [&] { workers_done.cancel(); }); });
+    // Expiring it (rather than cancelling) also completes a wait that starts later: with
+    // --workers 0 the workers are "done" before any shutdown begins.
+    workers.start([&] { asio::post(io, [&] { workers_done.expires_at(asio::steady_timer::time_point::min()); }); });
     queue.start(waiting);
+    retention.start();
+    if (mirror) mirror->start();
     server.start();
     std::printf("quickthumb listening on http://%s:%u\n", ep.address().to_string().c_str(), ep.port());
     std::fflush(stdout);
@@ -52,20 +89,29 @@ int run_service(const serve_config& cfg) {
                              " data=" + cfg.data_dir.string());
 
     // Two-phase shutdown: stop taking work, give running jobs a bounded grace, then stop.
-    asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         log::info("shutting down", "signal=" + std::to_string(sig) + " grace_s=" + std::to_string(cfg.shutdown_grace_seconds));
         svc.accepting = false;
         server.stop_accepting();
         queue.close();
+        retention.stop();
         asio::co_spawn(
             io,
             [&]() -> asio::awaitable<void> {
                 asio::steady_timer grace(io, std::chrono::seconds(cfg.shutdown_grace_seconds));
                 auto r = co_await (workers_done.async_wait(asio::as_tuple(asio::use_awaitable)) ||
                                    grace.async_wait(asio::as_tuple(asio::use_awaitable)));
-                if (r.index() == 1) log::warn("grace period over; unfinished jobs stay queued for the next start");
+                if (r.index() == 1) {
+                    // Phase two: running jobs stop at their next safe point and go back to queued.
+                    log::warn("grace period over; stopping running jobs, they stay queued for the next start");
+                    workers.abort_all();
+                    asio::steady_timer last_call(io, std::chrono::seconds(5));
+                    co_await (workers_done.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                              last_call.async_wait(asio::as_tuple(asio::use_awaitable)));
+                }
+                // Acknowledgements still in flight are redone from SQLite by the next start.
+                if (mirror) mirror->stop();
                 io.stop();
             },
             asio::detached);

@@ -35,8 +35,22 @@ std::string_view errc_name(errc e) noexcept {
         case errc::io_error: return "io_error";
         case errc::storage_full: return "storage_full";
         case errc::internal: return "internal";
+        case errc::conflict: return "conflict";
+        case errc::timeout: return "timeout";
+        case errc::cancelled: return "cancelled";
+        case errc::interrupted: return "interrupted";
     }
     return "internal";
+}
+
+bool is_transient(errc e) noexcept {
+    switch (e) {
+        case errc::io_error:
+        case errc::storage_full:
+        case errc::internal:
+        case errc::timeout: return true;
+        default: return false;
+    }
 }
 
 void throw_exception_from_error(const error& e, const boost::source_location&) {

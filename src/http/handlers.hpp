@@ -47,6 +47,10 @@ boost::asio::awaitable<bhttp::message_generator> handle_upload(services& svc, be
 boost::asio::awaitable<bhttp::message_generator> handle_get_job(services& svc, const request_header& req,
                                                                 std::string id);
 boost::asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const request_header& req);
+boost::asio::awaitable<bhttp::message_generator> handle_cancel_job(services& svc, const request_header& req,
+                                                                   std::string id);
+boost::asio::awaitable<bhttp::message_generator> handle_retry_job(services& svc, const request_header& req,
+                                                                  std::string id);
 bhttp::message_generator handle_thumb(services& svc, const request_header& req, std::string_view id,
                                       std::string_view name);
 bhttp::message_generator handle_static(const request_header& req, std::string_view path);

@@ -1,4 +1,6 @@
-// GET /api/v1/jobs and GET /api/v1/jobs/{id}: reads run on the blocking pool.
+// GET /api/v1/jobs, GET /api/v1/jobs/{id}, DELETE /api/v1/jobs/{id} (cancel) and
+// POST /api/v1/jobs/{id}/retry. Reads run on the blocking pool; writes go through the store's
+// group commit.
 #include "handlers.hpp"
 
 #include "quickthumb/job.hpp"
@@ -6,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <filesystem>
 
 namespace quickthumb::http {
 namespace asio = boost::asio;
@@ -66,6 +69,48 @@ asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const 
     boost::json::object body{{"jobs", std::move(jobs)}};
     body["next_cursor"] = page.next_cursor ? boost::json::value(std::to_string(*page.next_cursor)) : nullptr;
     co_return json_response(req, bhttp::status::ok, body);
+}
+
+asio::awaitable<bhttp::message_generator> handle_cancel_job(services& svc, const request_header& req, std::string id) {
+    if (!is_valid_job_id(id))
+        co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
+    auto changed = co_await svc.db.cancel(id);
+    if (!changed) co_return error_response(req, changed.error());
+    if (changed->previous != job_state::cancelled) {
+        if (changed->previous == job_state::queued) svc.queue.on_removed(1);
+        // A running job stops at its next safe point; the worker removes what it wrote meanwhile.
+        if (changed->previous == job_state::processing && svc.cancel_running) svc.cancel_running(id);
+        // Its thumbnails go; the upload stays until the retention sweep so that a retry can run.
+        co_await offload(svc.blocking.get_executor(), [&] {
+            svc.files.remove_thumbs(id);
+            return 0;
+        });
+        svc.hooks.on_finished(id, job_state::cancelled);
+    }
+    co_return json_response(req, bhttp::status::ok, to_json(changed->now));
+}
+
+asio::awaitable<bhttp::message_generator> handle_retry_job(services& svc, const request_header& req, std::string id) {
+    if (!is_valid_job_id(id))
+        co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
+    // A failed or cancelled job keeps its upload until the retention sweep; without it there is
+    // nothing to run.
+    const bool have_upload = co_await offload(svc.blocking.get_executor(), [&] {
+        std::error_code ec;
+        return std::filesystem::exists(svc.files.upload_path(id), ec);
+    });
+    if (!have_upload) {
+        auto found = co_await offload(svc.blocking.get_executor(), [&] { return svc.db.get(id); });
+        if (!found) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
+        if (found->state == job_state::failed || found->state == job_state::cancelled)
+            co_return error_response(req, bhttp::status::conflict, errc::conflict,
+                                     "job " + id + " cannot be retried: its uploaded image is no longer stored");
+    }
+    auto changed = co_await svc.db.retry(id);
+    if (!changed) co_return error_response(req, changed.error());
+    svc.queue.notify(1);
+    svc.hooks.on_requeued(id);
+    co_return json_response(req, bhttp::status::accepted, to_json(changed->now));
 }
 
 }  // namespace quickthumb::http

@@ -19,6 +19,10 @@ bhttp::status status_for(errc e) noexcept {
         case errc::too_many_pixels: return bhttp::status::unprocessable_entity;
         case errc::backlog_full: return bhttp::status::too_many_requests;
         case errc::shutting_down: return bhttp::status::service_unavailable;
+        case errc::conflict: return bhttp::status::conflict;
+        case errc::cancelled: return bhttp::status::conflict;
+        case errc::timeout: return bhttp::status::gateway_timeout;
+        case errc::interrupted: return bhttp::status::internal_server_error;
         case errc::storage_full: return bhttp::status::insufficient_storage;
         case errc::io_error:
         case errc::internal: return bhttp::status::internal_server_error;

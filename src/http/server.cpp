@@ -2,6 +2,7 @@
 
 #include "quickthumb/job.hpp"
 #include "quickthumb/log.hpp"
+#include "quickthumb/offload.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -45,6 +46,28 @@ bhttp::message_generator method_not_allowed(const request_header& req, std::stri
     return res;
 }
 
+// GET /readyz: 200 when this instance takes uploads (not shutting down, the store answers a
+// read), else 503. Redis is reported but never makes the instance unready: uploads and processing
+// work without it (SQLite is the source of truth), so Redis down is "degraded" - still 200, with
+// "redis": "down: <reason>".
+asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const request_header& req) {
+    bool ready = svc.accepting.load();
+    std::string store_state = "ok";
+    try {
+        co_await offload(svc.blocking.get_executor(), [&] { return svc.db.count(job_state::processing); });
+    } catch (const std::exception& e) {
+        ready = false;
+        store_state = std::string("error: ") + e.what();
+    }
+    boost::json::object body;
+    body["status"] = ready ? "ready" : svc.accepting.load() ? "not ready" : "shutting down";
+    body["store"] = store_state;
+    body["redis"] = "off";
+    if (svc.readiness)
+        for (const auto& [key, value] : svc.readiness()) body[key] = value;
+    co_return json_response(req, ready ? bhttp::status::ok : bhttp::status::service_unavailable, body);
+}
+
 // Routes a request whose body has already been consumed.
 asio::awaitable<bhttp::message_generator> route(services& svc, const request_header& req) {
     const std::string_view path = path_of(req.target());
@@ -56,6 +79,10 @@ asio::awaitable<bhttp::message_generator> route(services& svc, const request_hea
         if (!get) co_return method_not_allowed(req, "GET, HEAD");
         co_return json_response(req, bhttp::status::ok, {{"status", "ok"}});
     }
+    if (path == "/readyz") {
+        if (!get) co_return method_not_allowed(req, "GET, HEAD");
+        co_return co_await handle_ready(svc, req);
+    }
     if (seg.size() >= 3 && seg[0] == "api" && seg[1] == "v1" && seg[2] == "jobs") {
         if (seg.size() == 3) {
             if (method == bhttp::verb::post) co_return error_response(req, bhttp::status::bad_request, errc::bad_request, "upload body missing");
@@ -63,8 +90,13 @@ asio::awaitable<bhttp::message_generator> route(services& svc, const request_hea
             co_return co_await handle_list_jobs(svc, req);
         }
         if (seg.size() == 4) {
-            if (!get) co_return method_not_allowed(req, "GET, HEAD");
+            if (method == bhttp::verb::delete_) co_return co_await handle_cancel_job(svc, req, std::string(seg[3]));
+            if (!get) co_return method_not_allowed(req, "GET, HEAD, DELETE");
             co_return co_await handle_get_job(svc, req, std::string(seg[3]));
+        }
+        if (seg.size() == 5 && seg[4] == "retry") {
+            if (method != bhttp::verb::post) co_return method_not_allowed(req, "POST");
+            co_return co_await handle_retry_job(svc, req, std::string(seg[3]));
         }
     }
     if (seg.size() == 3 && seg[0] == "thumbs") {

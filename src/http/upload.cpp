@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 
 #include <cerrno>
+#include <charconv>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -189,6 +190,61 @@ struct multipart_sink {
     }
 };
 
+// Idempotency-Key: what Stripe and the IETF draft use. Any visible ASCII, bounded.
+std::optional<error> check_idempotency_key(std::string_view key) {
+    if (key.empty() || key.size() > 255)
+        return error{errc::bad_request, "Idempotency-Key must be 1 to 255 characters"};
+    for (char c : key)
+        if (c < 0x21 || c > 0x7e)
+            return error{errc::bad_request, "Idempotency-Key may hold only visible ASCII characters"};
+    return std::nullopt;
+}
+
+// The answer to an upload: one job, or {"jobs": [...]} for several; 202 either way, also when
+// an Idempotency-Key replays an earlier request (marked by Idempotent-Replayed: true).
+bhttp::message_generator accepted_response(const request_header& req, const std::vector<job>& jobs, bool replayed) {
+    boost::json::value body;
+    if (jobs.size() == 1) {
+        body = to_json(jobs[0]);
+    } else {
+        boost::json::array arr;
+        for (const auto& j : jobs) arr.push_back(to_json(j));
+        body = boost::json::object{{"jobs", std::move(arr)}};
+    }
+    bhttp::response<bhttp::string_body> res{bhttp::status::accepted, req.version()};
+    res.set(bhttp::field::content_type, "application/json");
+    if (!jobs.empty()) res.set(bhttp::field::location, "/api/v1/jobs/" + jobs[0].id);
+    res.set(bhttp::field::cache_control, "no-store");
+    if (replayed) res.set("Idempotent-Replayed", "true");
+    res.keep_alive(req.keep_alive());
+    res.body() = boost::json::serialize(body) + "\n";
+    res.prepare_payload();
+    return res;
+}
+
+// `max_attempts` is a job option but not an image option: taken out of the fields here, so the
+// rest go to parse_job_params. Returns the value (or `fallback`), or invalid_option.
+result<int> take_max_attempts(std::multimap<std::string, std::string>& fields, int fallback) {
+    if (fields.count("max_attempts") > 1) return error{errc::invalid_option, "max_attempts is given more than once"};
+    auto it = fields.find("max_attempts");
+    if (it == fields.end()) return fallback;
+    int v = 0;
+    const auto& text = it->second;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc{} || p != text.data() + text.size() || v < 1 || v > 100)
+        return error{errc::invalid_option, "max_attempts must be a whole number from 1 to 100, got '" + text + "'"};
+    fields.erase(it);
+    return v;
+}
+
+// The jobs an idempotency key named, as they are now (a job swept by retention is left out).
+std::vector<job> load_jobs(store& db, const std::vector<std::string>& ids) {
+    std::vector<job> out;
+    for (const auto& id : ids)
+        if (auto j = db.get(id)) out.push_back(std::move(*j));
+    return out;
+}
+
 }  // namespace
 
 asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tcp_stream& stream,
@@ -211,6 +267,20 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
                      "\n";
         res.prepare_payload();
         co_return bhttp::message_generator(std::move(res));
+    }
+    // A request already seen under this key gets its first answer again, before the body is read.
+    std::optional<std::string> idempotency_key;
+    if (auto it = req.find("Idempotency-Key"); it != req.end()) {
+        idempotency_key = std::string(it->value());
+        if (auto bad = check_idempotency_key(*idempotency_key)) co_return refuse(bad->code, bad->message);
+        auto seen = co_await offload(svc.blocking.get_executor(), [&] {
+            auto ids = svc.db.idempotent_jobs(*idempotency_key, now_ms());
+            return ids ? std::optional(load_jobs(svc.db, *ids)) : std::nullopt;
+        });
+        if (seen) {
+            req.keep_alive(false);  // the body was not read
+            co_return accepted_response(req, *seen, true);
+        }
     }
     if (auto len = hparser.content_length(); len && *len > svc.cfg.max_upload)
         co_return refuse(errc::payload_too_large, "the upload is larger than the limit of " +
@@ -244,6 +314,9 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         sink.current_file = sink.uploads.back().get();
     }
     // Options in the query are known now: a bad one is refused before the body is streamed.
+    const bool query_has_attempts = query->count("max_attempts") > 0;
+    auto query_attempts = take_max_attempts(*query, svc.cfg.max_attempts);
+    if (!query_attempts) co_return refuse(query_attempts.error().code, query_attempts.error().message);
     if (auto early = parse_job_params(*query); !early) co_return refuse(early.error().code, early.error().message);
 
     if (req[bhttp::field::expect] == "100-continue") {
@@ -298,6 +371,10 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
     // Options: query string and form fields together (the same name twice is refused).
     auto options = *query;
     options.insert(sink.fields.begin(), sink.fields.end());
+    if (query_has_attempts && options.count("max_attempts") > 0)
+        co_return error_response(req, error{errc::invalid_option, "max_attempts is given more than once"});
+    auto max_attempts = take_max_attempts(options, *query_attempts);
+    if (!max_attempts) co_return error_response(req, max_attempts.error());
     auto params = parse_job_params(options);
     if (!params) co_return error_response(req, params.error());
 
@@ -310,6 +387,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         j.source.filename = u->filename;
         j.source.bytes = u->bytes();
         j.params = *params;
+        j.max_attempts = *max_attempts;
         jobs.push_back(std::move(j));
     }
 
@@ -328,37 +406,39 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         remove_uploads();
         co_return error_response(req, committed.error());
     }
-    result<void> inserted = error{errc::internal, "not inserted"};
+    result<store::insert_outcome> inserted = error{errc::internal, "not inserted"};
     try {
-        inserted = co_await svc.db.insert(jobs);
+        if (idempotency_key) {
+            inserted = co_await svc.db.insert_once(jobs, *idempotency_key);
+        } else {
+            auto r = co_await svc.db.insert(jobs);
+            if (r) {
+                store::insert_outcome o;
+                for (const auto& j : jobs) o.job_ids.push_back(j.id);
+                inserted = std::move(o);
+            } else {
+                inserted = r.error();
+            }
+        }
     } catch (const std::exception& e) {
         log::error("job insert failed", std::string("error=\"") + e.what() + "\"");
-        inserted = error{errc::io_error, "the job could not be saved"};
+        inserted = store_failure(e);
     }
     if (!inserted) {
         remove_uploads();
         co_return error_response(req, inserted.error());
     }
+    if (inserted->replayed) {
+        // A request with the same key won the race while this body was arriving: its jobs stand.
+        remove_uploads();
+        auto seen = co_await offload(svc.blocking.get_executor(), [&] { return load_jobs(svc.db, inserted->job_ids); });
+        co_return accepted_response(req, seen, true);
+    }
     svc.queue.notify(static_cast<std::int64_t>(jobs.size()));
+    svc.hooks.on_accepted(inserted->job_ids);
     for (const auto& j : jobs)
         log::info("job queued", "job=" + j.id + " bytes=" + std::to_string(j.source.bytes));
-
-    boost::json::value body;
-    if (jobs.size() == 1) {
-        body = to_json(jobs[0]);
-    } else {
-        boost::json::array arr;
-        for (const auto& j : jobs) arr.push_back(to_json(j));
-        body = boost::json::object{{"jobs", std::move(arr)}};
-    }
-    bhttp::response<bhttp::string_body> res{bhttp::status::accepted, req.version()};
-    res.set(bhttp::field::content_type, "application/json");
-    res.set(bhttp::field::location, "/api/v1/jobs/" + jobs[0].id);
-    res.set(bhttp::field::cache_control, "no-store");
-    res.keep_alive(req.keep_alive());
-    res.body() = boost::json::serialize(body) + "\n";
-    res.prepare_payload();
-    co_return bhttp::message_generator(std::move(res));
+    co_return accepted_response(req, jobs, false);
 }
 
 }  // namespace quickthumb::http

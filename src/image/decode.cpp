@@ -34,6 +34,9 @@ struct jpeg_decode_state {
     char message[JMSG_LENGTH_MAX]{};
     jpeg_progress_mgr progress{};
     int warnings = 0;  // non-fatal ones, for debugging
+    const std::function<bool()>* stop = nullptr;  // polled by the progress monitor
+    unsigned polls = 0;
+    bool stopped = false;
     std::vector<std::uint8_t> cmyk_row;
     detail::transform_ptr cmyk_transform;  // from the embedded CMYK profile, if usable
     ~jpeg_decode_state() { jpeg_destroy_decompress(&cinfo); }  // safe on a zeroed struct, and idempotent
@@ -66,10 +69,17 @@ void jpeg_emit_message(j_common_ptr c, int level) {
 // libjpeg-turbo's TurboJPEG API caps scans at 500 for the same reason.
 constexpr int max_jpeg_scans = 500;
 
+// libjpeg's progress hook runs every few rows of work: the place to enforce the scan limit and to
+// honour a stop request.
 void jpeg_limit_scans(j_common_ptr c) {
     auto* d = reinterpret_cast<j_decompress_ptr>(c);
-    if (d->input_scan_number <= max_jpeg_scans) return;
     auto* s = static_cast<jpeg_decode_state*>(c->client_data);
+    if (s->stop && *s->stop && (++s->polls % 16 == 0) && (*s->stop)()) {
+        s->stopped = true;
+        std::snprintf(s->message, sizeof s->message, "stopped");
+        std::longjmp(s->jump, 1);
+    }
+    if (d->input_scan_number <= max_jpeg_scans) return;
     std::snprintf(s->message, sizeof s->message, "more than %d scans (a decompression bomb?)", max_jpeg_scans);
     std::longjmp(s->jump, 1);
 }
@@ -151,11 +161,14 @@ bool jpeg_decode_into(jpeg_decode_state* s, std::span<const std::uint8_t> data, 
 }
 
 result<detail::device_image> decode_jpeg(std::span<const std::uint8_t> data, int min_w, int min_h,
-                                         std::span<const std::uint8_t> icc) {
+                                         std::span<const std::uint8_t> icc, const std::function<bool()>& stop) {
     auto state = std::make_unique<jpeg_decode_state>();
+    state->stop = &stop;
     detail::device_image out;
-    if (!jpeg_decode_into(state.get(), data, min_w, min_h, icc, &out))
+    if (!jpeg_decode_into(state.get(), data, min_w, min_h, icc, &out)) {
+        if (state->stopped) return error{errc::cancelled, "stopped at a safe point"};
         return corrupt("JPEG", state->message[0] ? state->message : "unexpected end of data");
+    }
     return out;
 }
 
@@ -318,13 +331,13 @@ std::optional<error> pixel_limit_error(const header_info& h, std::int64_t max_pi
 }
 
 result<device_image> decode_device(std::span<const std::uint8_t> data, const header_info& header, int min_w,
-                                   int min_h) {
+                                   int min_h, const std::function<bool()>& stop) {
     metadata meta = read_metadata(data, header.fmt);
     if (swaps_sides(header.orientation)) std::swap(min_w, min_h);  // the decoder sees the stored sides
     device_image out;
     switch (header.fmt) {
         case format::jpeg: {
-            auto r = decode_jpeg(data, min_w, min_h, meta.icc);
+            auto r = decode_jpeg(data, min_w, min_h, meta.icc, stop);
             if (!r) return r.error();
             out = std::move(*r);
             break;

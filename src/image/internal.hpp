@@ -45,8 +45,10 @@ std::optional<error> pixel_limit_error(const header_info& h, std::int64_t max_pi
 
 // Decodes `data`, whose header the caller has read with read_header and checked against
 // max_pixels (pixel_limit_error) before anything is allocated. min_w/min_h are upright, as in decode().
+// `stop`, when set, is polled while a JPEG decodes (every few scanlines); true abandons the decode
+// with errc::cancelled.
 result<device_image> decode_device(std::span<const std::uint8_t> data, const header_info& header, int min_w,
-                                   int min_h);
+                                   int min_h, const std::function<bool()>& stop = {});
 
 // ---- resampling (resize.cpp) --------------------------------------------------------------
 

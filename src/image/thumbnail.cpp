@@ -70,8 +70,15 @@ result<thumbnails> make_thumbnails(std::span<const std::uint8_t> data, const thu
         hint = {std::max(hint.width, twice(need.width)), std::max(hint.height, twice(need.height))};
     }
 
-    auto dev = detail::decode_device(data, *header, hint.width, hint.height);
+    // Progress: the decode is most of the work (0-60%), then each output its share of the rest.
+    const error stopped{errc::cancelled, "stopped at a safe point"};
+    auto proceed = [&](int percent) { return !req.checkpoint || req.checkpoint(percent); };
+    if (!proceed(0)) return stopped;
+    const std::function<bool()> stop_decode = req.checkpoint ? std::function<bool()>([&] { return !req.checkpoint(0); })
+                                                             : std::function<bool()>{};
+    auto dev = detail::decode_device(data, *header, hint.width, hint.height, stop_decode);
     if (!dev) return dev.error();
+    if (!proceed(60)) return stopped;
     const int orientation = dev->header.orientation;
     const bool swap = detail::swaps_sides(orientation);
     const int stored_w = dev->px.width, stored_h = dev->px.height;
@@ -111,6 +118,7 @@ result<thumbnails> make_thumbnails(std::span<const std::uint8_t> data, const thu
         if (bytes && !exif.empty()) bytes = embed_exif(std::move(*bytes), exif);
         if (!bytes) return bytes.error();
         out.outputs.push_back(output{px.width, px.height, std::move(*bytes)});
+        if (!proceed(60 + static_cast<int>(40 * (i + 1) / targets.size()))) return stopped;
     }
     return out;
 }

@@ -36,6 +36,16 @@ void job_queue::notify(std::int64_t added) {
     });
 }
 
+void job_queue::on_started(const std::string& id, bool started) {
+    if (started) waiting_.fetch_sub(1, std::memory_order_relaxed);
+    asio::post(strand_, [this, id] {
+        handed_.erase(id);
+        // A scan may have stopped short because everything it saw was handed out: look again.
+        pending_ = true;
+        wake_.cancel();
+    });
+}
+
 void job_queue::close() {
     asio::post(strand_, [this] {
         closed_ = true;
@@ -48,15 +58,25 @@ asio::awaitable<void> job_queue::feed() {
     while (!closed_) {
         // Cleared before the scan: a notify that lands while we are suspended below sets it again.
         pending_ = false;
-        auto batch = db_.queued_after(last_seq_, static_cast<int>(capacity_));
-        for (auto& [seq, id] : batch) {
+        const auto now = now_ms();
+        // Enough rows to find `capacity_` that are not already handed out.
+        auto batch = db_.due(now, static_cast<int>(capacity_ + handed_.size()));
+        bool sent = false;
+        for (auto& id : batch) {
+            if (handed_.contains(id)) continue;
+            handed_.insert(id);
             auto [ec] = co_await channel_.async_send(boost::system::error_code{}, std::move(id),
                                                      asio::as_tuple(asio::use_awaitable));
             if (ec || closed_) co_return;  // channel closed: shutting down
-            last_seq_ = seq;
+            sent = true;
         }
-        if (batch.empty() && !pending_) {
-            wake_.expires_at(asio::steady_timer::time_point::max());
+        if (!sent && !pending_) {
+            // Nothing new: sleep until a notify, or until the next retry is due.
+            const auto next = db_.next_due_after(now);
+            if (next)
+                wake_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(*next - now_ms(), 1)));
+            else
+                wake_.expires_at(asio::steady_timer::time_point::max());
             co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
         }
     }

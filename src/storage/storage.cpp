@@ -37,6 +37,11 @@ result<void> storage::commit_upload(const fs::path& temp, const std::string& id)
     return fsync_dir(dest.parent_path());
 }
 
+void storage::remove_thumbs(const std::string& id) const {
+    std::error_code ec;
+    fs::remove_all(thumb_dir(id), ec);
+}
+
 void storage::remove_job_files(const std::string& id) const {
     std::error_code ec;
     fs::remove(upload_path(id), ec);

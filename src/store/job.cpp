@@ -339,6 +339,9 @@ boost::json::object to_json(const job& j) {
     o["max_attempts"] = j.max_attempts;
     o["created_at"] = iso8601(j.created_at);
     o["updated_at"] = iso8601(j.updated_at);
+    // A job waiting for its next attempt says when that will be.
+    o["retry_at"] = j.state == job_state::queued && j.run_after > 0 ? boost::json::value(iso8601(j.run_after))
+                                                                     : boost::json::value(nullptr);
     if (j.last_error)
         o["error"] = {{"code", errc_name(j.last_error->code)}, {"message", j.last_error->message}};
     else
@@ -359,6 +362,13 @@ boost::json::object to_json(const job& j) {
     }
     o["outputs"] = std::move(outs);
     return o;
+}
+
+std::int64_t retry_delay_ms(int attempts, double unit_random) noexcept {
+    const int doublings = std::clamp(attempts - 1, 0, 20);
+    const std::int64_t step = std::min(retry_cap_ms, retry_base_ms << doublings);
+    const double r = std::clamp(unit_random, 0.0, 1.0);
+    return step / 2 + static_cast<std::int64_t>(static_cast<double>(step / 2) * r);
 }
 
 std::string new_job_id() {

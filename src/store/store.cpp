@@ -1,6 +1,8 @@
 #include "quickthumb/store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+#include <boost/json.hpp>
 
 #include <stdexcept>
 
@@ -56,7 +58,7 @@ constexpr const char* job_columns =
     "error_message, src_filename, src_bytes, src_format, src_width, src_height, params, outputs";
 
 errc errc_from_name(std::string_view name) {
-    for (int i = 0; i <= static_cast<int>(errc::internal); ++i)
+    for (int i = 0; i <= static_cast<int>(errc::interrupted); ++i)  // the last errc
         if (errc_name(static_cast<errc>(i)) == name) return static_cast<errc>(i);
     return errc::internal;
 }
@@ -99,6 +101,23 @@ std::optional<job_state> current_state(SQLite::Database& db, const std::string& 
     return parse_job_state(q.getColumn(0).getString());
 }
 
+void insert_rows(SQLite::Database& db, const std::vector<job>& jobs);
+
+// The idempotency table keeps a request's job ids as a JSON array.
+std::vector<std::string> ids_from_json(const std::string& text) {
+    const boost::json::value v = boost::json::parse(text);
+    std::vector<std::string> ids;
+    for (const auto& id : v.as_array()) ids.emplace_back(id.as_string());
+    return ids;
+}
+
+std::optional<job> load(SQLite::Database& db, const std::string& id) {
+    SQLite::Statement q(db, std::string("SELECT ") + job_columns + " FROM jobs WHERE id=?");
+    q.bind(1, id);
+    if (!q.executeStep()) return std::nullopt;
+    return row_to_job(q);
+}
+
 // Checks the state machine before a transition; returns the refusal, if any.
 std::optional<error> check_transition(SQLite::Database& db, const std::string& id, job_state to) {
     auto from = current_state(db, id);
@@ -110,6 +129,14 @@ std::optional<error> check_transition(SQLite::Database& db, const std::string& i
 }
 
 }  // namespace
+
+error store_failure(const std::exception& e) {
+    if (const auto* se = dynamic_cast<const SQLite::Exception*>(&e)) {
+        if (se->getErrorCode() == SQLITE_FULL)
+            return error{errc::storage_full, "the disk is full: the job could not be saved"};
+    }
+    return error{errc::io_error, "the job could not be saved"};
+}
 
 store::store(const std::filesystem::path& db_path) : path_(db_path) {
     const int flags = SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX;
@@ -195,24 +222,157 @@ void store::writer_loop() {
 
 boost::asio::awaitable<result<void>> store::insert(std::vector<job> jobs) {
     return write<result<void>>([jobs = std::move(jobs)](SQLite::Database& db) -> result<void> {
-        SQLite::Statement ins(db,
-                              "INSERT INTO jobs(id, state, progress, attempts, max_attempts, created_at, updated_at, "
-                              "src_filename, src_bytes, params) VALUES(?,?,?,?,?,?,?,?,?,?)");
-        for (const auto& j : jobs) {
-            ins.bind(1, j.id);
-            ins.bind(2, std::string(to_string(j.state)));
-            ins.bind(3, j.progress);
-            ins.bind(4, j.attempts);
-            ins.bind(5, j.max_attempts);
-            ins.bind(6, j.created_at);
-            ins.bind(7, j.updated_at);
-            ins.bind(8, j.source.filename);
-            ins.bind(9, j.source.bytes);
-            ins.bind(10, boost::json::serialize(to_json(j.params)));
-            ins.exec();
-            ins.reset();
-        }
+        insert_rows(db, jobs);
         return {};
+    });
+}
+
+namespace {
+
+void insert_rows(SQLite::Database& db, const std::vector<job>& jobs) {
+    SQLite::Statement ins(db,
+                          "INSERT INTO jobs(id, state, progress, attempts, max_attempts, created_at, updated_at, "
+                          "src_filename, src_bytes, params, idempotency_key) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    for (const auto& j : jobs) {
+        ins.bind(1, j.id);
+        ins.bind(2, std::string(to_string(j.state)));
+        ins.bind(3, j.progress);
+        ins.bind(4, j.attempts);
+        ins.bind(5, j.max_attempts);
+        ins.bind(6, j.created_at);
+        ins.bind(7, j.updated_at);
+        ins.bind(8, j.source.filename);
+        ins.bind(9, j.source.bytes);
+        ins.bind(10, boost::json::serialize(to_json(j.params)));
+        ins.bind(11);  // NULL: the key lives in the idempotency table
+        ins.exec();
+        ins.reset();
+    }
+}
+
+}  // namespace
+
+boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::vector<job> jobs, std::string key) {
+    return write<result<insert_outcome>>(
+        [jobs = std::move(jobs), key = std::move(key)](SQLite::Database& db) -> result<insert_outcome> {
+            const auto now = now_ms();
+            insert_outcome out;
+            {
+                SQLite::Statement q(db, "SELECT job_ids, created_at FROM idempotency WHERE key=?");
+                q.bind(1, key);
+                if (q.executeStep()) {
+                    if (q.getColumn(1).getInt64() > now - idempotency_window_ms) {
+                        out.replayed = true;
+                        out.job_ids = ids_from_json(q.getColumn(0).getString());
+                        return out;
+                    }
+                }
+            }
+            insert_rows(db, jobs);
+            boost::json::array ids;
+            for (const auto& j : jobs) {
+                ids.emplace_back(j.id);
+                out.job_ids.push_back(j.id);
+            }
+            SQLite::Statement up(db,
+                                 "INSERT INTO idempotency(key, created_at, job_ids) VALUES(?,?,?) ON CONFLICT(key) "
+                                 "DO UPDATE SET created_at=excluded.created_at, job_ids=excluded.job_ids");
+            up.bind(1, key);
+            up.bind(2, now);
+            up.bind(3, boost::json::serialize(ids));
+            up.exec();
+            return out;
+        });
+}
+
+boost::asio::awaitable<result<void>> store::retry_later(std::string id, job_source src, error err, std::int64_t run_after) {
+    return write<result<void>>([id = std::move(id), src = std::move(src), err = std::move(err),
+                                run_after](SQLite::Database& db) -> result<void> {
+        if (auto refused = check_transition(db, id, job_state::queued)) return *refused;
+        SQLite::Statement up(db,
+                             "UPDATE jobs SET state='queued', progress=0, updated_at=?, run_after=?, error_code=?, "
+                             "error_message=?, src_format=?, src_width=?, src_height=? WHERE id=? AND state='processing'");
+        up.bind(1, now_ms());
+        up.bind(2, run_after);
+        up.bind(3, std::string(errc_name(err.code)));
+        up.bind(4, err.message);
+        up.bind(5, src.format);
+        up.bind(6, src.width);
+        up.bind(7, src.height);
+        up.bind(8, id);
+        if (up.exec() != 1) return error{errc::conflict, "job " + id + " is no longer processing"};
+        return {};
+    });
+}
+
+boost::asio::awaitable<result<void>> store::release(std::string id) {
+    return write<result<void>>([id = std::move(id)](SQLite::Database& db) -> result<void> {
+        SQLite::Statement up(db,
+                             "UPDATE jobs SET state='queued', progress=0, attempts=max(attempts - 1, 0), updated_at=? "
+                             "WHERE id=? AND state='processing'");
+        up.bind(1, now_ms());
+        up.bind(2, id);
+        if (up.exec() != 1) return error{errc::conflict, "job " + id + " is no longer processing"};
+        return {};
+    });
+}
+
+boost::asio::awaitable<result<store::change>> store::cancel(std::string id) {
+    return write<result<change>>([id = std::move(id)](SQLite::Database& db) -> result<change> {
+        auto j = load(db, id);
+        if (!j) return error{errc::not_found, "no job with id '" + id + "'"};
+        change c{j->state, *j};
+        if (j->state == job_state::cancelled) return c;
+        if (j->state == job_state::succeeded || j->state == job_state::failed)
+            return error{errc::conflict, "job " + id + " has already " + std::string(to_string(j->state)) +
+                                             "; only waiting or running jobs can be cancelled"};
+        SQLite::Statement up(db,
+                             "UPDATE jobs SET state='cancelled', updated_at=?, error_code='cancelled', "
+                             "error_message='cancelled on request', outputs='[]' WHERE id=?");
+        up.bind(1, now_ms());
+        up.bind(2, id);
+        up.exec();
+        c.now = *load(db, id);
+        return c;
+    });
+}
+
+boost::asio::awaitable<result<store::change>> store::retry(std::string id) {
+    return write<result<change>>([id = std::move(id)](SQLite::Database& db) -> result<change> {
+        auto j = load(db, id);
+        if (!j) return error{errc::not_found, "no job with id '" + id + "'"};
+        if (j->state != job_state::failed && j->state != job_state::cancelled)
+            return error{errc::conflict, "job " + id + " is " + std::string(to_string(j->state)) +
+                                             "; only failed or cancelled jobs can be retried"};
+        change c{j->state, *j};
+        SQLite::Statement up(db,
+                             "UPDATE jobs SET state='queued', progress=0, attempts=0, run_after=0, updated_at=?, "
+                             "error_code=NULL, error_message=NULL, outputs='[]' WHERE id=?");
+        up.bind(1, now_ms());
+        up.bind(2, id);
+        up.exec();
+        c.now = *load(db, id);
+        return c;
+    });
+}
+
+boost::asio::awaitable<result<int>> store::remove_expired(std::vector<std::string> ids, std::int64_t cutoff,
+                                                          std::int64_t now) {
+    return write<result<int>>([ids = std::move(ids), cutoff, now](SQLite::Database& db) -> result<int> {
+        SQLite::Statement del(db,
+                              "DELETE FROM jobs WHERE id=? AND state IN ('succeeded', 'failed', 'cancelled') "
+                              "AND updated_at < ?");
+        int n = 0;
+        for (const auto& id : ids) {
+            del.bind(1, id);
+            del.bind(2, cutoff);
+            n += del.exec();
+            del.reset();
+        }
+        SQLite::Statement keys(db, "DELETE FROM idempotency WHERE created_at <= ?");
+        keys.bind(1, now - idempotency_window_ms);
+        keys.exec();
+        return n;
     });
 }
 
@@ -280,11 +440,28 @@ boost::asio::awaitable<result<void>> store::fail(std::string id, job_source src,
         });
 }
 
-int store::recover_interrupted() {
-    SQLite::Statement up(*writer_db_,
-                         "UPDATE jobs SET state='queued', progress=0, updated_at=? WHERE state='processing'");
-    up.bind(1, now_ms());
-    return up.exec();
+store::recovery store::recover_interrupted() {
+    SQLite::Database& db = *writer_db_;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    const auto now = now_ms();
+    recovery r;
+    {
+        SQLite::Statement q(db, "SELECT id, attempts >= max_attempts FROM jobs WHERE state='processing'");
+        while (q.executeStep())
+            (q.getColumn(1).getInt() ? r.failed_ids : r.requeued_ids).push_back(q.getColumn(0).getString());
+    }
+    SQLite::Statement fail(db,
+                           "UPDATE jobs SET state='failed', updated_at=?, error_code='interrupted', error_message="
+                           "'the service stopped during each of its ' || attempts || ' attempts (a crash while "
+                           "decoding this image?); POST .../retry runs it again' "
+                           "WHERE state='processing' AND attempts >= max_attempts");
+    fail.bind(1, now);
+    r.failed = fail.exec();
+    SQLite::Statement up(db, "UPDATE jobs SET state='queued', progress=0, run_after=0, updated_at=? WHERE state='processing'");
+    up.bind(1, now);
+    r.requeued = up.exec();
+    tx.commit();
+    return r;
 }
 
 std::optional<std::string> store::get_meta(const std::string& key) {
@@ -328,6 +505,46 @@ list_page store::list(std::optional<job_state> state, int limit, std::optional<s
         page.next_cursor = page.jobs.back().seq;
     }
     return page;
+}
+
+std::vector<std::string> store::due(std::int64_t now, int limit) {
+    std::lock_guard lk(reader_mutex_);
+    SQLite::Statement q(*reader_db_,
+                        "SELECT id FROM jobs WHERE state='queued' AND run_after <= ? ORDER BY seq LIMIT ?");
+    q.bind(1, now);
+    q.bind(2, limit);
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+}
+
+std::optional<std::int64_t> store::next_due_after(std::int64_t now) {
+    std::lock_guard lk(reader_mutex_);
+    SQLite::Statement q(*reader_db_, "SELECT min(run_after) FROM jobs WHERE state='queued' AND run_after > ?");
+    q.bind(1, now);
+    if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;
+    return q.getColumn(0).getInt64();
+}
+
+std::vector<std::string> store::expired(std::int64_t cutoff, int limit) {
+    std::lock_guard lk(reader_mutex_);
+    SQLite::Statement q(*reader_db_,
+                        "SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at < ? "
+                        "ORDER BY updated_at LIMIT ?");
+    q.bind(1, cutoff);
+    q.bind(2, limit);
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+}
+
+std::optional<std::vector<std::string>> store::idempotent_jobs(const std::string& key, std::int64_t now) {
+    std::lock_guard lk(reader_mutex_);
+    SQLite::Statement q(*reader_db_, "SELECT job_ids FROM idempotency WHERE key=? AND created_at > ?");
+    q.bind(1, key);
+    q.bind(2, now - idempotency_window_ms);
+    if (!q.executeStep()) return std::nullopt;
+    return ids_from_json(q.getColumn(0).getString());
 }
 
 std::vector<std::pair<std::int64_t, std::string>> store::queued_after(std::int64_t after, int limit) {

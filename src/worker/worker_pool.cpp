@@ -5,10 +5,16 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "quickthumb/offload.hpp"
+
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <random>
 
 namespace quickthumb {
 namespace asio = boost::asio;
@@ -17,8 +23,19 @@ std::string output_name(int width, int height, output_format fmt) {
     return "thumb_" + std::to_string(width) + "x" + std::to_string(height) + "." + std::string(extension(fmt));
 }
 
-worker_pool::worker_pool(asio::thread_pool& pool, job_queue& queue, store& db, storage& files, worker_options opts)
-    : pool_(pool), queue_(queue), db_(db), files_(files), opts_(opts) {}
+worker_pool::worker_pool(asio::thread_pool& pool, job_queue& queue, store& db, storage& files, worker_options opts,
+                         const job_hooks& hooks)
+    : pool_(pool), queue_(queue), db_(db), files_(files), opts_(opts), hooks_(hooks) {}
+
+bool worker_pool::cancel_running(const std::string& id) {
+    std::lock_guard lk(running_mutex_);
+    auto it = running_jobs_.find(id);
+    if (it == running_jobs_.end()) return false;
+    it->second->cancelled = true;
+    return true;
+}
+
+void worker_pool::remove_outputs(const std::string& id) const { files_.remove_thumbs(id); }
 
 void worker_pool::start(std::function<void()> on_all_stopped) {
     on_all_stopped_ = std::move(on_all_stopped);
@@ -75,16 +92,24 @@ image::thumbnails_request request_for(const job_params& p, std::int64_t max_pixe
 
 }  // namespace
 
-job_outcome worker_pool::run_job(const job& j) const {
+job_outcome worker_pool::run_job(const job& j, job_control& ctl) const {
     job_outcome out;
     out.source = j.source;
+    // The safe points: between JPEG scanline batches, after the decode, after each output.
+    auto keep_going = [&](int percent) {
+        if (percent > ctl.progress.load(std::memory_order_relaxed)) ctl.progress = percent;
+        return !ctl.cancelled.load(std::memory_order_relaxed) && !aborting_.load(std::memory_order_relaxed) &&
+               std::chrono::steady_clock::now() < ctl.deadline;
+    };
     auto data = mapped_file::open(files_.upload_path(j.id));  // page cache, no copy: uploads never change
     if (!data) {
         out.failure = data.error();
         return out;
     }
     // One decode for every size.
-    auto thumbs = image::make_thumbnails(data->bytes(), request_for(j.params, opts_.max_pixels));
+    auto req = request_for(j.params, opts_.max_pixels);
+    req.checkpoint = keep_going;
+    auto thumbs = image::make_thumbnails(data->bytes(), req);
     if (!thumbs) {
         // The header alone is cheap; it lets a failed job still show what it was.
         if (auto hdr = image::read_header(data->bytes())) {
@@ -110,6 +135,13 @@ job_outcome worker_pool::run_job(const job& j) const {
         o.width = t.width;
         o.height = t.height;
         o.bytes = static_cast<std::int64_t>(t.bytes.size());
+        if (!keep_going(100)) {
+            // Stopped between two writes: the outputs so far belong to no recorded attempt.
+            remove_outputs(j.id);
+            out.outputs.clear();
+            out.failure = error{errc::cancelled, "stopped at a safe point"};
+            return out;
+        }
         if (auto w = files_.write_atomic(files_.thumb_path(j.id, o.name), t.bytes); !w) {
             // Outputs of a failed attempt are not listed anywhere: remove them (a retry rewrites them).
             for (const auto& done : out.outputs) {
@@ -126,25 +158,158 @@ job_outcome worker_pool::run_job(const job& j) const {
     return out;
 }
 
+namespace {
+
+std::string seconds_text(std::chrono::milliseconds d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(d.count()) / 1000.0);
+    return buf;
+}
+
+double unit_random() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+}  // namespace
+
+namespace {
+
+// Waits on the worker's own executor (never blocks its thread).
+asio::awaitable<void> pause(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+}  // namespace
+
+template <class Write>
+asio::awaitable<std::optional<result<void>>> worker_pool::save(const std::string& id, Write write) {
+    std::chrono::milliseconds wait{250};
+    for (;;) {
+        try {
+            co_return co_await write();
+        } catch (const std::exception& e) {
+            // SQLite could not commit (a full disk, say). The outcome is kept here and saved
+            // once it can be; a shutdown gives up and leaves the job to start-up recovery.
+            if (aborting_) co_return std::nullopt;
+            log::warn("job outcome not saved yet; will try again",
+                      "job=" + id + " in_ms=" + std::to_string(wait.count()) + " error=\"" + e.what() + "\"");
+        }
+        co_await pause(wait);
+        wait = std::min<std::chrono::milliseconds>(wait * 2, std::chrono::seconds(30));
+    }
+}
+
 asio::awaitable<void> worker_pool::process(std::string id) {
-    auto started = co_await db_.start(id);
+    result<job> started = error{errc::internal, "not started"};
+    bool start_failed = false;
+    try {
+        started = co_await db_.start(id);
+    } catch (const std::exception& e) {
+        log::warn("job not started", "job=" + id + " error=\"" + e.what() + "\"");
+        start_failed = true;
+    }
+    if (start_failed) {
+        // The store cannot write (a full disk): the job stays queued; the feeder offers it again
+        // after a pause, so a full disk is not a busy loop.
+        co_await pause(std::chrono::seconds(1));
+        queue_.on_started(id, false);
+        co_return;
+    }
+    queue_.on_started(id, started.has_value());
     if (!started) {
         // Cancelled or already taken: nothing to do.
         log::debug("job skipped", "job=" + id + " reason=\"" + started.error().message + "\"");
         co_return;
     }
-    queue_.on_started();
-    log::info("job processing", "job=" + id + " attempt=" + std::to_string(started->attempts));
-    job_outcome outcome = run_job(*started);
-    result<void> recorded;
-    if (outcome.failure) {
-        recorded = co_await db_.fail(id, std::move(outcome.source), *outcome.failure);
-        log::info("job failed", "job=" + id + " code=" + std::string(errc_name(outcome.failure->code)));
-    } else {
-        recorded = co_await db_.succeed(id, std::move(outcome.source), std::move(outcome.outputs));
-        log::info("job succeeded", "job=" + id);
+    const job& j = *started;
+    log::info("job processing", "job=" + id + " attempt=" + std::to_string(j.attempts));
+
+    auto ctl = std::make_shared<job_control>();
+    ctl->deadline = std::chrono::steady_clock::now() + opts_.job_timeout;
+    {
+        std::lock_guard lk(running_mutex_);
+        running_jobs_[id] = ctl;
     }
-    if (!recorded) log::warn("job outcome not recorded", "job=" + id + " reason=\"" + recorded.error().message + "\"");
+    job_outcome outcome;
+    try {
+        outcome = run_job(j, *ctl);
+    } catch (const std::exception& e) {
+        // A bug or memory exhaustion: transient as far as we know, so it is retried like I/O.
+        log::error("job threw", "job=" + id + " error=\"" + e.what() + "\"");
+        outcome.source = j.source;
+        outcome.failure = error{errc::internal, "internal error while processing the image"};
+    }
+    {
+        std::lock_guard lk(running_mutex_);
+        running_jobs_.erase(id);
+    }
+
+    // Why a job stopped at a safe point decides what it becomes.
+    if (outcome.failure && outcome.failure->code == errc::cancelled) {
+        if (ctl->cancelled) {
+            // DELETE already made it cancelled in the store; only its files are left to remove.
+            remove_outputs(id);
+            log::info("job cancelled while running", "job=" + id);
+            co_return;
+        }
+        if (aborting_) {
+            try {
+                auto r = co_await db_.release(id);
+                log::info("job stopped by shutdown; queued for the next start", "job=" + id);
+                if (!r) log::warn("job not released", "job=" + id + " reason=\"" + r.error().message + "\"");
+            } catch (const std::exception& e) {
+                log::warn("job not released; start-up recovery will queue it", "job=" + id);
+            }
+            co_return;
+        }
+        outcome.failure = error{errc::timeout, "the job ran longer than the limit of " + seconds_text(opts_.job_timeout) +
+                                                   " (--job-timeout) and was stopped"};
+    }
+
+    std::optional<result<void>> saved;
+    job_state final_state = job_state::succeeded;
+    if (!outcome.failure) {
+        saved = co_await save(id, [&] { return db_.succeed(id, outcome.source, outcome.outputs); });
+        if (!saved) co_return;
+        if (*saved) {
+            log::info("job succeeded", "job=" + id);
+            if (!opts_.keep_uploads) {
+                // The thumbnails are durable and recorded: the original is no longer needed.
+                std::error_code ignored;
+                std::filesystem::remove(files_.upload_path(id), ignored);
+            }
+        }
+    } else if (is_transient(outcome.failure->code) && j.attempts < j.max_attempts) {
+        const auto delay = retry_delay_ms(j.attempts, unit_random());
+        saved = co_await save(id, [&] { return db_.retry_later(id, outcome.source, *outcome.failure, now_ms() + delay); });
+        if (!saved) co_return;
+        if (*saved) {
+            log::info("job will be retried", "job=" + id + " attempt=" + std::to_string(j.attempts) + " code=" +
+                                                 std::string(errc_name(outcome.failure->code)) +
+                                                 " retry_in_ms=" + std::to_string(delay));
+            queue_.notify(1);
+            hooks_.on_requeued(id);
+            co_return;
+        }
+    } else {
+        final_state = job_state::failed;
+        saved = co_await save(id, [&] { return db_.fail(id, outcome.source, *outcome.failure); });
+        if (!saved) co_return;
+        if (*saved)
+            log::info("job failed", "job=" + id + " attempts=" + std::to_string(j.attempts) +
+                                        " code=" + std::string(errc_name(outcome.failure->code)));
+    }
+    if (!*saved) {
+        // Cancelled between the last safe point and now: what was written belongs to no one.
+        log::info("job outcome not recorded", "job=" + id + " reason=\"" + saved->error().message + "\"");
+        if (auto now = co_await offload(pool_.get_executor(), [&] { return db_.get(id); });
+            now && now->state == job_state::cancelled)
+            remove_outputs(id);
+        co_return;
+    }
+    hooks_.on_finished(id, final_state);
 }
 
 }  // namespace quickthumb

@@ -7,6 +7,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
@@ -37,9 +39,31 @@ temp_dir::~temp_dir() {
     fs::remove_all(path_, ec);
 }
 
-server_process::server_process(const fs::path& data_dir, std::vector<std::string> extra_args) {
-    std::vector<std::string> args = {QT_BINARY_PATH, "serve",  "--port",     "0",
-                                     "--bind",       "127.0.0.1", "--data", data_dir.string()};
+server_process::server_process(const fs::path& data_dir, std::vector<std::string> extra_args)
+    : server_process(data_dir, std::move(extra_args), launch_options{}) {}
+
+server_process::server_process(const fs::path& data_dir, std::vector<std::string> extra_args,
+                               launch_options options) {
+    try {
+        start(data_dir, std::move(extra_args), std::move(options));
+    } catch (...) {
+        // The destructor does not run for a constructor that throws: leave nothing behind.
+        if (pid_ > 0) stop(SIGKILL);
+        if (drainer_.joinable()) {
+            drainer_stop_ = true;
+            drainer_.join();
+        }
+        if (out_fd_ >= 0) ::close(out_fd_);
+        out_fd_ = -1;
+        throw;
+    }
+}
+
+void server_process::start(const fs::path& data_dir, std::vector<std::string> extra_args, launch_options options) {
+    std::vector<std::string> args = options.prefix;
+    for (std::string a : {std::string(QT_BINARY_PATH), std::string("serve"), std::string("--port"), std::string("0"),
+                          std::string("--bind"), std::string("127.0.0.1"), std::string("--data"), data_dir.string()})
+        args.push_back(std::move(a));
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -51,25 +75,30 @@ server_process::server_process(const fs::path& data_dir, std::vector<std::string
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    int rc = options.prefix.empty() ? posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ)
+                                    : posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     ::close(fds[1]);
     if (rc != 0) {
+        pid_ = -1;
         ::close(fds[0]);
         throw std::runtime_error("cannot start " + args[0]);
     }
     out_fd_ = fds[0];
 
     // Wait for "listening on http://ADDR:PORT".
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-        auto pos = output_.find("listening on http://");
-        if (pos != std::string::npos) {
-            auto eol = output_.find('\n', pos);
-            if (eol != std::string::npos) {
-                auto colon = output_.rfind(':', eol);
-                port_ = static_cast<unsigned short>(std::stoi(output_.substr(colon + 1, eol - colon - 1)));
-                return;
+        {
+            std::lock_guard lk(output_mutex_);
+            auto pos = output_.find("listening on http://");
+            if (pos != std::string::npos) {
+                auto eol = output_.find('\n', pos);
+                if (eol != std::string::npos) {
+                    auto colon = output_.rfind(':', eol);
+                    port_ = static_cast<unsigned short>(std::stoi(output_.substr(colon + 1, eol - colon - 1)));
+                    break;
+                }
             }
         }
         pollfd p{out_fd_, POLLIN, 0};
@@ -77,8 +106,13 @@ server_process::server_process(const fs::path& data_dir, std::vector<std::string
             char buf[4096];
             ssize_t n = ::read(out_fd_, buf, sizeof buf);
             if (n <= 0) break;  // exited
+            std::lock_guard lk(output_mutex_);
             output_.append(buf, static_cast<std::size_t>(n));
         }
+    }
+    if (port_ != 0) {
+        if (options.drain_output) drainer_ = std::thread([this] { drain_loop(); });
+        return;
     }
     std::string out = output();
     stop(SIGKILL);
@@ -87,42 +121,114 @@ server_process::server_process(const fs::path& data_dir, std::vector<std::string
 
 server_process::~server_process() {
     if (pid_ > 0) stop(SIGKILL);
+    if (drainer_.joinable()) {
+        drainer_stop_ = true;
+        drainer_.join();
+    }
     if (out_fd_ >= 0) ::close(out_fd_);
 }
 
+void server_process::drain_loop() {
+    // Ends at end of file (every writer gone), when asked, or when the child has been reaped and
+    // nothing more arrives (a grandchild holding the pipe must not hang the test).
+    int idle_after_exit = 0;
+    while (!drainer_stop_) {
+        pollfd p{out_fd_, POLLIN, 0};
+        int r = ::poll(&p, 1, 100);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (exited_ && ++idle_after_exit >= 5) return;
+            continue;
+        }
+        char buf[4096];
+        ssize_t n = ::read(out_fd_, buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) return;
+        std::lock_guard lk(output_mutex_);
+        output_.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+void server_process::pump(int poll_ms) {
+    if (drainer_.joinable() || out_fd_ < 0) return;
+    pollfd p{out_fd_, POLLIN, 0};
+    if (::poll(&p, 1, poll_ms) > 0) {
+        char buf[4096];
+        ssize_t n = ::read(out_fd_, buf, sizeof buf);
+        if (n > 0) {
+            std::lock_guard lk(output_mutex_);
+            output_.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+}
+
 std::string server_process::output() {
-    if (out_fd_ >= 0) {
+    if (out_fd_ >= 0 && !drainer_.joinable()) {
         int flags = ::fcntl(out_fd_, F_GETFL);
         ::fcntl(out_fd_, F_SETFL, flags | O_NONBLOCK);
         char buf[4096];
         ssize_t n;
-        while ((n = ::read(out_fd_, buf, sizeof buf)) > 0) output_.append(buf, static_cast<std::size_t>(n));
+        while ((n = ::read(out_fd_, buf, sizeof buf)) > 0) {
+            std::lock_guard lk(output_mutex_);
+            output_.append(buf, static_cast<std::size_t>(n));
+        }
         ::fcntl(out_fd_, F_SETFL, flags);
     }
+    std::lock_guard lk(output_mutex_);
     return output_;
 }
 
-int server_process::stop(int signal) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, signal);
-    // Keep draining output so the child never blocks on a full pipe while exiting.
+void server_process::signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+}
+
+bool server_process::running() {
+    if (pid_ <= 0) return false;
+    return !wait_exit(std::chrono::milliseconds(0)).has_value();
+}
+
+std::optional<int> server_process::wait_exit(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return exit_status_;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     int status = 0;
     for (;;) {
         pid_t r = ::waitpid(pid_, &status, WNOHANG);
         if (r == pid_) break;
-        if (r < 0) return -1;
-        pollfd p{out_fd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) > 0) {
-            char buf[4096];
-            ssize_t n = ::read(out_fd_, buf, sizeof buf);
-            if (n > 0) output_.append(buf, static_cast<std::size_t>(n));
+        if (r < 0) {
+            pid_ = -1;
+            exited_ = true;
+            exit_status_ = -1;
+            if (drainer_.joinable()) drainer_.join();
+            return exit_status_;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return std::nullopt;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        const int step = static_cast<int>(std::min<long long>(left, 20));
+        if (drainer_.joinable()) {
+            // The drainer reads the pipe; wait on nothing but the clock, in short steps.
+            pollfd none{-1, 0, 0};
+            ::poll(&none, 0, step);
+        } else {
+            // Keep draining output so the child never blocks on a full pipe while exiting.
+            pump(step);
         }
     }
     pid_ = -1;
+    exited_ = true;
+    if (WIFEXITED(status)) exit_status_ = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status)) exit_status_ = 128 + WTERMSIG(status);
+    else exit_status_ = -1;
+    if (drainer_.joinable()) drainer_.join();  // it stops at end of file, or soon after the exit
     output();
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return -1;
+    return exit_status_;
+}
+
+int server_process::stop(int signal) {
+    if (pid_ <= 0) return exit_status_;
+    ::kill(pid_, signal);
+    for (;;)
+        if (auto st = wait_exit(std::chrono::hours(1))) return *st;
 }
 
 http_reply http_request(unsigned short port, const std::string& method, const std::string& target,

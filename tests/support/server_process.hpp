@@ -1,11 +1,14 @@
 #pragma once
 // Black-box helpers: start the real quickthumb binary on a free port with a temporary data
 // directory, talk HTTP to it, kill it.
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace qt_test {
@@ -23,26 +26,59 @@ private:
     std::filesystem::path path_;
 };
 
+// How to start the process, beyond its arguments.
+struct launch_options {
+    // A wrapper run in front of the quickthumb command line (looked up in PATH), e.g.
+    // {"unshare", "--user", "--map-root-user", "--mount", "sh", "-c", "... exec \"$@\"", "sh"}.
+    // The wrapper must exec quickthumb in the same process, so that pid() is quickthumb's.
+    std::vector<std::string> prefix;
+    // Read the process's output on a thread of its own as it comes, so that a chatty process that
+    // runs long (thousands of log lines) never blocks on a full pipe while nobody calls output().
+    bool drain_output = false;
+    // How long to wait for the "listening on" line.
+    std::chrono::seconds start_timeout{30};
+};
+
 class server_process {
 public:
     // Starts `quickthumb serve --port 0 --bind 127.0.0.1 --data DIR` plus extra args and waits
     // (up to 30 s) for its "listening on" line. Throws if it exits or never says it.
     server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra_args = {});
+    server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra_args,
+                   launch_options options);
     ~server_process();  // SIGKILL if still running
     server_process(const server_process&) = delete;
     server_process& operator=(const server_process&) = delete;
 
     unsigned short port() const { return port_; }
+    // The process id while it runs (-1 once it has been waited for).
+    int pid() const { return pid_; }
     // Sends a signal and waits for exit; returns the exit status (or 128+signal).
     int stop(int signal);
+    // Sends a signal without waiting.
+    void signal(int signal);
+    // Whether the process still runs (reaps it, keeping its status for wait_exit/stop, if not).
+    bool running();
+    // Waits at most `timeout` for the process to exit: its exit status (or 128+signal), or
+    // nullopt if it still runs then.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     // Everything the process printed so far (stdout and stderr).
     std::string output();
 
 private:
+    void start(const std::filesystem::path& data_dir, std::vector<std::string> extra_args, launch_options options);
+    void pump(int poll_ms);       // reads what is there (waiting at most poll_ms) unless a thread drains
+    void drain_loop();
+
     int pid_ = -1;
     int out_fd_ = -1;
     unsigned short port_ = 0;
+    int exit_status_ = -1;
     std::string output_;
+    std::mutex output_mutex_;
+    std::thread drainer_;
+    std::atomic<bool> drainer_stop_{false};
+    std::atomic<bool> exited_{false};  // reaped: the drainer may stop once the pipe is quiet
 };
 
 struct http_reply {
