@@ -186,3 +186,46 @@ TEST_CASE("config: thumb usage errors", "[config]") {
     for (std::string bad : {"zz", "#12345", "#12345g", "1,2", "1,2,3,4", "1,,3", "256,0,0", "-1,0,0"})
         CHECK_THAT(thumb_error({"thumb", "a.jpg", "--background", bad}), Catch::Contains("expected a colour"));
 }
+
+TEST_CASE("config: job life flags and durations", "[config]") {
+    auto d = parse_command_line({"serve"}, env_of({})).serve;
+    CHECK(d.max_attempts == 3);
+    CHECK(d.job_timeout == std::chrono::seconds(60));
+    CHECK(d.retention == std::chrono::hours(24 * 7));
+    CHECK_FALSE(d.keep_uploads);
+    CHECK(d.redis.empty());
+
+    CHECK(parse_duration("x", "500ms") == std::chrono::milliseconds(500));
+    CHECK(parse_duration("x", "30") == std::chrono::seconds(30));
+    CHECK(parse_duration("x", "30s") == std::chrono::seconds(30));
+    CHECK(parse_duration("x", "5m") == std::chrono::minutes(5));
+    CHECK(parse_duration("x", "2h") == std::chrono::hours(2));
+    CHECK(parse_duration("x", "7d") == std::chrono::hours(168));
+    CHECK(parse_duration("x", "0") == std::chrono::milliseconds(0));
+    CHECK_THROWS_WITH(parse_duration("retention", "1w"), Catch::Contains("--retention") && Catch::Contains("7d"));
+    CHECK_THROWS_AS(parse_duration("x", "ms"), config_error);
+    CHECK_THROWS_AS(parse_duration("x", "-1s"), config_error);
+    CHECK_THROWS_AS(parse_duration("x", "99999999999999999d"), config_error);
+
+    auto c = parse_command_line({"serve", "--max-attempts", "5", "--job-timeout", "2m", "--retention=12h",
+                                 "--keep-uploads", "--port", "1"},
+                                env_of({}))
+                 .serve;
+    CHECK(c.max_attempts == 5);
+    CHECK(c.job_timeout == std::chrono::minutes(2));
+    CHECK(c.retention == std::chrono::hours(12));
+    CHECK(c.keep_uploads);  // stands alone, and the next flag is still read
+    CHECK(c.port == 1);
+    CHECK(parse_command_line({"serve", "--keep-uploads", "false"}, env_of({})).serve.keep_uploads == false);
+    CHECK(parse_command_line({"serve"}, env_of({{"QUICKTHUMB_KEEP_UPLOADS", "1"}})).serve.keep_uploads);
+    CHECK_THROWS_WITH(parse_command_line({"serve", "--max-attempts", "0"}, env_of({})), Catch::Contains("--max-attempts"));
+    CHECK_THROWS_WITH(parse_command_line({"serve", "--job-timeout", "0"}, env_of({})), Catch::Contains("at least 1ms"));
+    CHECK_THROWS_WITH(parse_command_line({"serve", "--keep-uploads", "maybe"}, env_of({})), Catch::Contains("true or false"));
+    // QUICKTHUMB_REDIS_URL is read too; a flag still wins.
+    CHECK(parse_command_line({"serve"}, env_of({{"QUICKTHUMB_REDIS_URL", "redis://127.0.0.1:6379/2"}})).serve.redis ==
+          "redis://127.0.0.1:6379/2");
+    CHECK(parse_command_line({"serve", "--redis", "redis://h:1/0"}, env_of({{"QUICKTHUMB_REDIS_URL", "redis://x:2/0"}}))
+              .serve.redis == "redis://h:1/0");
+    CHECK_THROWS_WITH(parse_command_line({"serve"}, env_of({{"QUICKTHUMB_REDIS_URL", "http://x"}})),
+                      Catch::Contains("QUICKTHUMB_REDIS_URL"));
+}

@@ -951,3 +951,50 @@ TEST_CASE("durability: SIGTERM with work in flight exits cleanly and a restart f
                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()), succeeded);
     std::fflush(stdout);
 }
+
+TEST_CASE("durability: a read-only data directory gets 507 and the service recovers by itself", "[durability][disk]") {
+    temp_dir dir;
+    const fs::path mnt = dir.path() / "mnt";
+    fs::create_directories(mnt);
+    {
+        auto probe = tmpfs_prefix(mnt, "1m");
+        probe.insert(probe.end(), {"true"});
+        if (run_quiet(probe) != 0 || run_quiet({"nsenter", "--version"}) != 0) {
+            WARN("SKIPPED: cannot mount a private tmpfs or nsenter is missing; the read-only test did not run");
+            return;
+        }
+    }
+    launch_options opts;
+    opts.prefix = tmpfs_prefix(mnt, "16m");
+    opts.drain_output = true;
+    server_process server(mnt / "data", {"--workers", "1"}, opts);
+    const auto p = server.port();
+    // Makes the upload area read-only from inside the service's namespaces: a read-only bind mount
+    // over data/tmp (remounting the whole tmpfs read-only is refused while SQLite holds files open
+    // for writing). Unmounting it gives the writable directory back.
+    const std::string tmp_dir = (mnt / "data" / "tmp").string();
+    auto in_ns = [&](std::string script) {
+        return run_quiet({"nsenter", "-t", std::to_string(server.pid()), "-U", "-m", "--preserve-credentials", "sh",
+                          "-c", script, tmp_dir});
+    };
+    auto make_read_only = [&] { return in_ns("mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\""); };
+    auto make_writable = [&] { return in_ns("umount \"$0\""); };
+    const fs::path data = fs::path("/proc") / std::to_string(server.pid()) / "root" / mnt.relative_path() / "data";
+    const auto img = jpeg_of(noisy(200, 150, 7, 40), 85);
+
+    REQUIRE(make_read_only() == 0);
+    auto refused = upload(p, {{"file", "a.jpg", "image/jpeg", img}});
+    INFO(refused.body);
+    CHECK(refused.status == 507);
+    CHECK(error_code_of(refused.body) == "storage_readonly");
+    CHECK_THAT(error_message_of(refused.body), Catch::Contains("Read-only"));
+    CHECK(entries(data / "uploads").empty());
+    CHECK(http_request(p, "GET", "/healthz").status == 200);
+    CHECK(http_request(p, "GET", "/api/v1/jobs").status == 200);
+
+    REQUIRE(make_writable() == 0);  // the operator fixes the mount: no restart needed
+    auto ok = upload(p, {{"file", "a.jpg", "image/jpeg", img}});
+    REQUIRE(ok.status == 202);
+    const auto id = str(parse_object(ok.body).at("id"));
+    CHECK(str(parse_object(wait_for_final(p, id, 60s)).at("state")) == "succeeded");
+}

@@ -29,6 +29,7 @@ enum class errc {
     // environment (transient: the job is retried with backoff)
     io_error,
     storage_full,
+    storage_readonly,      // the data directory cannot be written (read-only mount, permissions)
     internal,
     timeout,               // one attempt ran past --job-timeout
     // job life

@@ -34,6 +34,7 @@ std::string_view errc_name(errc e) noexcept {
         case errc::too_many_pixels: return "too_many_pixels";
         case errc::io_error: return "io_error";
         case errc::storage_full: return "storage_full";
+        case errc::storage_readonly: return "storage_readonly";
         case errc::internal: return "internal";
         case errc::conflict: return "conflict";
         case errc::timeout: return "timeout";
@@ -47,6 +48,7 @@ bool is_transient(errc e) noexcept {
     switch (e) {
         case errc::io_error:
         case errc::storage_full:
+        case errc::storage_readonly:
         case errc::internal:
         case errc::timeout: return true;
         default: return false;

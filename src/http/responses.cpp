@@ -23,7 +23,8 @@ bhttp::status status_for(errc e) noexcept {
         case errc::cancelled: return bhttp::status::conflict;
         case errc::timeout: return bhttp::status::gateway_timeout;
         case errc::interrupted: return bhttp::status::internal_server_error;
-        case errc::storage_full: return bhttp::status::insufficient_storage;
+        case errc::storage_full:
+        case errc::storage_readonly: return bhttp::status::insufficient_storage;
         case errc::io_error:
         case errc::internal: return bhttp::status::internal_server_error;
     }

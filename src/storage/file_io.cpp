@@ -16,7 +16,9 @@ namespace quickthumb {
 namespace fs = std::filesystem;
 
 error io_failure(int err, std::string_view what) {
-    const errc code = (err == ENOSPC || err == EDQUOT) ? errc::storage_full : errc::io_error;
+    const errc code = (err == ENOSPC || err == EDQUOT)                  ? errc::storage_full
+                      : (err == EROFS || err == EACCES || err == EPERM) ? errc::storage_readonly
+                                                                         : errc::io_error;
     return error{code, std::string(what) + ": " + std::strerror(err)};
 }
 

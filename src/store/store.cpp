@@ -134,6 +134,8 @@ error store_failure(const std::exception& e) {
     if (const auto* se = dynamic_cast<const SQLite::Exception*>(&e)) {
         if (se->getErrorCode() == SQLITE_FULL)
             return error{errc::storage_full, "the disk is full: the job could not be saved"};
+        if (se->getErrorCode() == SQLITE_READONLY)
+            return error{errc::storage_readonly, "the data directory is read-only: the job could not be saved"};
     }
     return error{errc::io_error, "the job could not be saved"};
 }
