@@ -1,6 +1,7 @@
 #pragma once
 // The HTTP front: a listener and one coroutine per connection on the network io_context.
 #include "quickthumb/config.hpp"
+#include "quickthumb/event_bus.hpp"
 #include "quickthumb/job_hooks.hpp"
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/storage.hpp"
@@ -31,6 +32,8 @@ struct services {
     // Extra fields for GET /readyz from optional parts (the Redis mirror's {"redis": "up"}), so
     // http does not depend on them. Empty: "redis": "off".
     std::function<boost::json::object()> readiness{};
+    // Live job events for GET /api/v1/events; null: the route answers 503.
+    event_bus* events = nullptr;
 };
 
 class server {

@@ -17,6 +17,9 @@ struct job_hooks {
     std::function<void(const std::string& id, job_state state)> finished;
     // A job went back to queued (a transient failure waiting for its retry, or an explicit retry).
     std::function<void(const std::string& id)> requeued;
+    // Any change a person watching the job would see (state, progress, attempts, outputs, error),
+    // with the job as it is after it: what the live event stream publishes.
+    std::function<void(const job& now)> changed;
 
     void on_accepted(const std::vector<std::string>& ids) const {
         if (accepted) accepted(ids);
@@ -26,6 +29,9 @@ struct job_hooks {
     }
     void on_requeued(const std::string& id) const {
         if (requeued) requeued(id);
+    }
+    void on_changed(const job& now) const {
+        if (changed) changed(now);
     }
 };
 

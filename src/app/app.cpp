@@ -1,5 +1,6 @@
 #include "quickthumb/app.hpp"
 
+#include "quickthumb/event_bus.hpp"
 #include "quickthumb/http_server.hpp"
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/job_hooks.hpp"
@@ -17,6 +18,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+
+#include <boost/json/serialize.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -61,6 +64,10 @@ int run_service(const serve_config& cfg) {
         mirror = std::make_unique<redis_mirror>(io, blocking, db, *url, mirror_opts);
         hooks = mirror->hooks();
     }
+    // Live events: every change of a job, serialized once, for GET /api/v1/events. Ids start from
+    // the start time so that a browser's Last-Event-ID from an earlier run reads as "missed".
+    event_bus events(4096, static_cast<std::uint64_t>(now_ms()) << 10);
+    hooks.changed = [&events](const job& now) { events.publish(now.id, boost::json::serialize(to_json(now))); };
     job_queue queue(blocking, db, cfg.queue_capacity);
     worker_pool workers(work, queue, db, files,
                         worker_options{cfg.workers, cfg.max_pixels, cfg.job_timeout, cfg.keep_uploads}, hooks);
@@ -68,6 +75,7 @@ int run_service(const serve_config& cfg) {
     http::services svc{cfg, db, files, queue, blocking, hooks,
                        [&workers](const std::string& id) { return workers.cancel_running(id); }};
     if (mirror) svc.readiness = [&mirror] { return mirror->readiness(); };
+    svc.events = &events;
     http::server server(io, svc);
 
     auto ep = server.listen(cfg.bind, cfg.port);

@@ -86,6 +86,7 @@ asio::awaitable<bhttp::message_generator> handle_cancel_job(services& svc, const
             return 0;
         });
         svc.hooks.on_finished(id, job_state::cancelled);
+        svc.hooks.on_changed(changed->now);
     }
     co_return json_response(req, bhttp::status::ok, to_json(changed->now));
 }
@@ -110,6 +111,7 @@ asio::awaitable<bhttp::message_generator> handle_retry_job(services& svc, const 
     if (!changed) co_return error_response(req, changed.error());
     svc.queue.notify(1);
     svc.hooks.on_requeued(id);
+    svc.hooks.on_changed(changed->now);
     co_return json_response(req, bhttp::status::accepted, to_json(changed->now));
 }
 

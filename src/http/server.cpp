@@ -198,7 +198,13 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                     }
                 }
                 request_header h{body_parser.get().base()};
-                response.emplace(co_await route(svc, h));
+                if (h.method() == bhttp::verb::get && path_of(h.target()) == "/api/v1/events") {
+                    auto refused = co_await handle_events(svc, stream, h);
+                    if (!refused) break;  // the stream ended: the connection goes with it
+                    response.emplace(std::move(*refused));
+                } else {
+                    response.emplace(co_await route(svc, h));
+                }
             }
             keep_alive = response->keep_alive();
             stream.expires_after(write_timeout);

@@ -436,6 +436,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
     }
     svc.queue.notify(static_cast<std::int64_t>(jobs.size()));
     svc.hooks.on_accepted(inserted->job_ids);
+    for (const auto& j : jobs) svc.hooks.on_changed(j);
     for (const auto& j : jobs)
         log::info("job queued", "job=" + j.id + " bytes=" + std::to_string(j.source.bytes));
     co_return accepted_response(req, jobs, false);

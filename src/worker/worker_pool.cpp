@@ -97,7 +97,17 @@ job_outcome worker_pool::run_job(const job& j, job_control& ctl) const {
     out.source = j.source;
     // The safe points: between JPEG scanline batches, after the decode, after each output.
     auto keep_going = [&](int percent) {
-        if (percent > ctl.progress.load(std::memory_order_relaxed)) ctl.progress = percent;
+        const int before = ctl.progress.load(std::memory_order_relaxed);
+        if (percent > before) {
+            ctl.progress = percent;
+            // Watchers get a step every 20 points, not one per safe point.
+            if (percent / 20 > before / 20 && percent < 100) {
+                job now = j;
+                now.state = job_state::processing;
+                now.progress = percent;
+                hooks_.on_changed(now);
+            }
+        }
         return !ctl.cancelled.load(std::memory_order_relaxed) && !aborting_.load(std::memory_order_relaxed) &&
                std::chrono::steady_clock::now() < ctl.deadline;
     };
@@ -225,6 +235,22 @@ asio::awaitable<void> worker_pool::process(std::string id) {
     }
     const job& j = *started;
     log::info("job processing", "job=" + id + " attempt=" + std::to_string(j.attempts));
+    hooks_.on_changed(j);
+    // The job as a watcher sees it after this attempt.
+    auto after = [&](job_state s, const job_outcome& o) {
+        job now = j;
+        now.state = s;
+        now.updated_at = now_ms();
+        now.source = o.source;
+        now.last_error = o.failure;
+        if (s == job_state::succeeded) {
+            now.progress = 100;
+            now.outputs = o.outputs;
+        } else {
+            now.progress = 0;
+        }
+        return now;
+    };
 
     auto ctl = std::make_shared<job_control>();
     ctl->deadline = std::chrono::steady_clock::now() + opts_.job_timeout;
@@ -291,6 +317,9 @@ asio::awaitable<void> worker_pool::process(std::string id) {
                                                  " retry_in_ms=" + std::to_string(delay));
             queue_.notify(1);
             hooks_.on_requeued(id);
+            job now = after(job_state::queued, outcome);
+            now.run_after = now_ms() + delay;
+            hooks_.on_changed(now);
             co_return;
         }
     } else {
@@ -310,6 +339,7 @@ asio::awaitable<void> worker_pool::process(std::string id) {
         co_return;
     }
     hooks_.on_finished(id, final_state);
+    hooks_.on_changed(after(final_state, outcome));
 }
 
 }  // namespace quickthumb

@@ -1,0 +1,253 @@
+// Live job events: the bus alone (no sockets), then GET /api/v1/events on the real binary.
+#include "quickthumb/event_bus.hpp"
+#include "support/server_process.hpp"
+#include "support/synthetic.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+using namespace quickthumb;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+TEST_CASE("events: the bus keeps a bounded ring with consecutive ids", "[events]") {
+    event_bus bus(3, 100);
+    CHECK(bus.last_id() == 99);
+    CHECK(bus.publish("a", "1") == 100);
+    CHECK(bus.publish("b", "2") == 101);
+    CHECK(bus.publish("a", "3") == 102);
+    auto all = bus.since(99, 10);
+    REQUIRE(all.events.size() == 3);
+    CHECK_FALSE(all.missed);
+    CHECK(all.events[0].data == "1");
+    CHECK(all.scanned_to == 102);
+    // Filtered: only a's, but the scan still moves past b's.
+    auto a = bus.since(100, 10, "a");
+    REQUIRE(a.events.size() == 1);
+    CHECK(a.events[0].id == 102);
+    CHECK(a.scanned_to == 102);
+    CHECK(bus.since(102, 10).events.empty());
+    // At most `max`.
+    CHECK(bus.since(99, 2).events.size() == 2);
+    CHECK(bus.since(99, 2).scanned_to == 101);
+    // The ring drops the oldest: a reader that was further behind is told it missed some.
+    bus.publish("c", "4");
+    CHECK(bus.since(99, 10).missed);
+    CHECK_FALSE(bus.since(100, 10).missed);
+    CHECK(bus.since(100, 10).events.size() == 3);
+    // Ids from another run (before this run's first, or never given) are "missed" too.
+    CHECK(bus.since(5, 10).missed);
+    CHECK(bus.since(5000, 10).missed);
+    // 0 is "everything the ring has", not a miss.
+    CHECK_FALSE(bus.since(0, 10).missed);
+}
+
+TEST_CASE("events: a publish wakes a waiting reader", "[events]") {
+    event_bus bus;
+    boost::asio::io_context io;
+    auto w = bus.subscribe(io.get_executor());
+    bool woke = false;
+    w->timer.expires_after(1h);
+    w->timer.async_wait([&](boost::system::error_code ec) { woke = ec == boost::asio::error::operation_aborted; });
+    std::thread publisher([&] { bus.publish("a", "{}"); });
+    publisher.join();
+    io.run_for(10s);  // returns as soon as the wait completed
+    CHECK(woke);
+    // Still subscribed after being woken once.
+    woke = false;
+    w->timer.expires_after(1h);
+    w->timer.async_wait([&](boost::system::error_code ec) { woke = ec == boost::asio::error::operation_aborted; });
+    bus.publish("a", "{}");
+    io.restart();
+    io.run_for(10s);
+    CHECK(woke);
+    // A reader that went away is forgotten; publishing does not touch it.
+    w.reset();
+    bus.publish("a", "{}");
+}
+
+namespace {
+
+// A raw event-stream reader: sends the request, then reads what arrives, with a deadline.
+class sse_client {
+public:
+    sse_client(unsigned short port, const std::string& target, const std::string& extra_headers = {},
+               int rcvbuf = 0) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd_ >= 0);
+        if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        const std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" +
+                                extra_headers + "\r\n";
+        REQUIRE(::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+    }
+    ~sse_client() { ::close(fd_); }
+
+    // Reads until `pred(text so far)` holds or the deadline passes; returns whether it held.
+    template <class Pred>
+    bool read_until(Pred pred, std::chrono::seconds limit) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        while (!pred(text_)) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char buf[8192];
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return pred(text_);
+            text_.append(buf, static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+    const std::string& text() const { return text_; }
+
+private:
+    int fd_ = -1;
+    std::string text_;
+};
+
+struct sse_event {
+    std::string id, type;
+    json::object data;
+};
+
+std::vector<sse_event> events_in(const std::string& text) {
+    std::vector<sse_event> out;
+    const auto body = text.find("\r\n\r\n");
+    if (body == std::string::npos) return out;
+    std::size_t pos = body + 4;
+    for (;;) {
+        const auto end = text.find("\n\n", pos);
+        if (end == std::string::npos) break;
+        sse_event e;
+        std::string block = text.substr(pos, end - pos);
+        pos = end + 2;
+        std::size_t i = 0;
+        while (i < block.size()) {
+            auto nl = block.find('\n', i);
+            std::string line = block.substr(i, nl == std::string::npos ? std::string::npos : nl - i);
+            i = nl == std::string::npos ? block.size() : nl + 1;
+            if (line.rfind("id: ", 0) == 0) e.id = line.substr(4);
+            else if (line.rfind("event: ", 0) == 0) e.type = line.substr(7);
+            else if (line.rfind("data: ", 0) == 0) e.data = json::parse(line.substr(6)).as_object();
+        }
+        if (!e.type.empty()) out.push_back(std::move(e));
+    }
+    return out;
+}
+
+// The states one job went through, in the order the stream told them.
+std::vector<std::string> states_of(const std::vector<sse_event>& evs, const std::string& job) {
+    std::vector<std::string> out;
+    for (const auto& e : evs)
+        if (e.type == "job" && e.data.at("id").as_string() == job) {
+            std::string s(e.data.at("state").as_string());
+            if (out.empty() || out.back() != s) out.push_back(s);
+        }
+    return out;
+}
+
+std::string upload_id(unsigned short port, const std::string& bytes) {
+    auto r = qt_test::upload(port, {{"file", "p.jpg", "image/jpeg", bytes}});
+    REQUIRE(r.status == 202);
+    return std::string(json::parse(r.body).at("id").as_string());
+}
+
+bool has_final(const std::string& text, const std::string& job) {
+    for (const auto& s : states_of(events_in(text), job))
+        if (s == "succeeded" || s == "failed") return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("events: a job's changes stream in order and a reconnect resumes after Last-Event-ID", "[events][http]") {
+    qt_test::temp_dir dir;
+    qt_test::server_process server(dir.path(), {"--workers", "1"});
+    const auto p = server.port();
+    sse_client all(p, "/api/v1/events");
+    REQUIRE(all.read_until([](const std::string& t) { return t.find("retry: ") != std::string::npos; }, 10s));
+    CHECK_THAT(all.text(), Catch::StartsWith("HTTP/1.1 200") && Catch::Contains("text/event-stream"));
+
+    const auto id = upload_id(p, qt_test::synthetic_jpeg(1200, 900));
+    REQUIRE(all.read_until([&](const std::string& t) { return has_final(t, id); }, 60s));
+    auto evs = events_in(all.text());
+    CHECK(states_of(evs, id) == std::vector<std::string>{"queued", "processing", "succeeded"});
+    // Ids increase; the last event carries the outputs.
+    for (std::size_t i = 1; i < evs.size(); ++i) CHECK(std::stoull(evs[i].id) == std::stoull(evs[i - 1].id) + 1);
+    CHECK(evs.back().data.at("outputs").as_array().size() == 1);
+    CHECK(evs.back().data.at("progress").as_int64() == 100);
+
+    // A browser that dropped after the first event reconnects with it and misses nothing.
+    sse_client again(p, "/api/v1/events", "Last-Event-ID: " + evs.front().id + "\r\n");
+    REQUIRE(again.read_until([&](const std::string& t) { return events_in(t).size() >= evs.size() - 1; }, 10s));
+    auto resumed = events_in(again.text());
+    REQUIRE(resumed.size() == evs.size() - 1);
+    for (std::size_t i = 0; i < resumed.size(); ++i) CHECK(resumed[i].id == evs[i + 1].id);
+
+    // An id from another run cannot be resumed: the reader is told to reload.
+    sse_client stale(p, "/api/v1/events", "Last-Event-ID: 42\r\n");
+    REQUIRE(stale.read_until([](const std::string& t) { return t.find("event: reset") != std::string::npos; }, 10s));
+
+    CHECK(qt_test::http_request(p, "GET", "/api/v1/events?job=nope").status == 400);
+    CHECK(qt_test::http_request(p, "GET", "/api/v1/events?color=red").status == 400);
+}
+
+TEST_CASE("events: ?job= narrows the stream to one job", "[events][http]") {
+    qt_test::temp_dir dir;
+    qt_test::server_process server(dir.path(), {"--workers", "0"});
+    const auto p = server.port();
+    const auto img = qt_test::synthetic_jpeg(64, 48);
+    const auto first = upload_id(p, img);
+    // Subscribed to `first` only, from the start of the ring (Last-Event-ID 0 = all it has).
+    sse_client one(p, "/api/v1/events?job=" + first + "&last_event_id=0");
+    const auto second = upload_id(p, img);
+    auto cancel = qt_test::http_request(p, "DELETE", "/api/v1/jobs/" + first);
+    REQUIRE(cancel.status == 200);
+    const bool seen = one.read_until([&](const std::string& t) {
+        const auto s = states_of(events_in(t), first);
+        return !s.empty() && s.back() == "cancelled";
+    }, 10s);
+    INFO(one.text());
+    REQUIRE(seen);
+    INFO(one.text());
+    CHECK(states_of(events_in(one.text()), first) == std::vector<std::string>{"queued", "cancelled"});
+    CHECK(states_of(events_in(one.text()), second).empty());
+}
+
+TEST_CASE("events: a client that never reads does not hold up the workers", "[events][http]") {
+    qt_test::temp_dir dir;
+    qt_test::server_process server(dir.path(), {"--workers", "2"});
+    const auto p = server.port();
+    // Subscribed with a tiny receive buffer and never read from: the server's writes fill it.
+    sse_client stuck(p, "/api/v1/events", {}, 1024);
+    sse_client watcher(p, "/api/v1/events");
+    const auto img = qt_test::synthetic_jpeg(320, 240);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 60; ++i) ids.push_back(upload_id(p, img));
+    // Every job finishes, and a reader that does read sees every one of them finish.
+    REQUIRE(watcher.read_until([&](const std::string& t) {
+        for (const auto& id : ids)
+            if (!has_final(t, id)) return false;
+        return true;
+    }, 120s));
+    for (const auto& id : ids)
+        CHECK(json::parse(qt_test::http_request(p, "GET", "/api/v1/jobs/" + id).body).at("state").as_string() ==
+              "succeeded");
+}
