@@ -477,3 +477,24 @@ TEST_CASE("http: an Idempotency-Key makes a repeated upload return the first job
     CHECK(send("has space").status == 400);
     CHECK(send(std::string(300, 'k')).status == 400);
 }
+
+TEST_CASE("http: every answer carries a strict CSP and nosniff", "[http]") {
+    temp_dir dir;
+    server_process server(dir.path(), {"--workers", "1"});
+    const auto p = server.port();
+    auto r = upload(p, {{"file", "a.jpg", "image/jpeg", synthetic_jpeg(64, 48)}});
+    REQUIRE(r.status == 202);
+    const auto id = str(parse_object(r.body).at("id"));
+    const auto done = parse_object(wait_for_final(p, id, 60s));
+    const auto thumb = str(done.at("outputs").as_array().at(0).at("url"));
+    for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+             {"GET", "/"}, {"GET", "/app.js"}, {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/api/v1/jobs"},
+             {"GET", "/api/v1/jobs/" + id}, {"GET", thumb}, {"GET", "/nope"}, {"PUT", "/healthz"},
+             {"DELETE", "/api/v1/jobs/" + id}}) {
+        auto res = http_request(p, method, target);
+        INFO(method << " " << target << " -> " << res.status);
+        CHECK_THAT(res.headers["content-security-policy"], Catch::Contains("default-src 'self'"));
+        CHECK(res.headers["x-content-type-options"] == "nosniff");
+    }
+    CHECK(r.headers["x-content-type-options"] == "nosniff");  // the 202 too
+}

@@ -86,8 +86,10 @@
 
   function setFiles(files) {
     const all = Array.from(files);
-    selectedFiles = all.filter(isImage);
-    const skipped = all.length - selectedFiles.length;
+    // The server sniffs the bytes and answers each file with a readable reason; the page does
+    // not guess from the browser's type, it only says which ones do not look like images.
+    selectedFiles = all;
+    const skipped = all.filter((f) => !isImage(f)).length;
     if (selectedFiles.length === 0) {
       selectedText.textContent = skipped ? 'Those were not images. No files selected.' : 'No files selected.';
     } else {
@@ -96,7 +98,7 @@
         ? selectedFiles.map((f) => f.name).join(', ')
         : selectedFiles.slice(0, 3).map((f) => f.name).join(', ') + ' and ' + (selectedFiles.length - 3) + ' more';
       selectedText.textContent = selectedFiles.length + (selectedFiles.length === 1 ? ' file' : ' files') +
-        ' (' + formatBytes(total) + '): ' + names + (skipped ? ' — skipped ' + skipped + ' non-image file(s)' : '');
+        ' (' + formatBytes(total) + '): ' + names + (skipped ? ' — ' + skipped + ' may not be an image' : '');
     }
     dropZone.classList.toggle('has-files', selectedFiles.length > 0);
     hideError();
@@ -185,6 +187,32 @@
     return value;
   }
 
+  // ---------- options remembered between visits ----------
+
+  const OPTIONS_KEY = 'quickthumb.options';
+  function saveOptions() {
+    const saved = {};
+    for (const name of OPTION_FIELDS) {
+      const input = form.elements.namedItem(name);
+      if (!input) continue;
+      saved[name] = input.type === 'checkbox' ? input.checked : input.value;
+    }
+    try { localStorage.setItem(OPTIONS_KEY, JSON.stringify(saved)); } catch (_) { /* private mode */ }
+  }
+  function restoreOptions() {
+    let saved = null;
+    try { saved = JSON.parse(localStorage.getItem(OPTIONS_KEY) || 'null'); } catch (_) { saved = null; }
+    if (!saved || typeof saved !== 'object') return;
+    for (const name of OPTION_FIELDS) {
+      const input = form.elements.namedItem(name);
+      if (!input || !(name in saved)) continue;
+      if (input.type === 'checkbox') input.checked = saved[name] === true;
+      else if (typeof saved[name] === 'string') input.value = saved[name];
+    }
+  }
+  restoreOptions();
+  form.addEventListener('change', saveOptions);
+
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     hideError();
@@ -205,43 +233,102 @@
       }
     }
 
-    const data = new FormData();
-    // Options first: a streaming multipart parser knows them before the file bytes arrive.
+    // One request per file, so that each has its own progress bar and its own answer: a file
+    // the server refuses does not take the others down with it.
+    const options = [];
     for (const name of OPTION_FIELDS) {
       const value = optionValue(form.elements.namedItem(name));
-      if (value !== '') data.append(name, value);
+      if (value !== '') options.push([name, value]);
     }
-    for (const f of selectedFiles) data.append('file', f, f.name);
-
-    const count = selectedFiles.length;
+    const files = selectedFiles.slice();
+    fileInput.value = '';
+    setFiles([]);
     uploadButton.disabled = true;
     form.setAttribute('aria-busy', 'true');
-    uploadButton.textContent = 'Uploading…';
-    showStatus('Uploading ' + count + (count === 1 ? ' file…' : ' files…'));
-    try {
-      const res = await fetch(API_JOBS, { method: 'POST', body: data, headers: { Accept: 'application/json' } });
-      if (!res.ok) {
-        hideStatus();
-        showError(await errorMessage(res));
-        return;
+    showStatus('Uploading ' + files.length + (files.length === 1 ? ' file…' : ' files…'));
+    let ok = 0;
+    const queue = files.slice();
+    const lane = async () => {
+      while (queue.length) {
+        if (await uploadOne(queue.shift(), options)) ok++;
       }
-      const body = await res.json().catch(() => null);
-      const jobs = body && Array.isArray(body.jobs) ? body.jobs : body && body.id ? [body] : [];
-      for (const job of jobs) upsertJob(job, true);
-      updateEmpty();
-      showStatus('Uploaded ' + count + (count === 1 ? ' file' : ' files') + '. Thumbnails will appear below.');
-      fileInput.value = '';
-      setFiles([]);
-      pollSoon(0);
-    } catch (err) {
-      hideStatus();
-      showError('Upload failed: could not reach the server (' + str(err && err.message) + ').');
-    } finally {
-      uploadButton.disabled = false;
-      uploadButton.textContent = 'Upload';
-      form.removeAttribute('aria-busy');
-    }
+    };
+    await Promise.all([lane(), lane(), lane()]);  // three at a time
+    uploadButton.disabled = false;
+    form.removeAttribute('aria-busy');
+    showStatus('Uploaded ' + ok + ' of ' + files.length + (files.length === 1 ? ' file' : ' files') +
+      (ok ? '. Thumbnails appear below as they are made.' : '.'));
   });
+
+  /** Uploads one file with a progress bar in its own row; resolves to whether it was accepted. */
+  function uploadOne(file, options) {
+    const entry = createJobElement();
+    const { el, refs } = entry;
+    el.dataset.state = 'uploading';
+    refs.name.textContent = file.name || 'untitled';
+    refs.name.title = file.name || '';
+    refs.badge.textContent = 'uploading';
+    refs.badge.className = 'badge badge-queued';
+    refs.meta.textContent = formatBytes(file.size);
+    refs.progress.value = 0;
+    refs.progress.setAttribute('aria-label', 'Upload of ' + (file.name || 'file'));
+    refs.progressText.textContent = 'uploading';
+    show(refs.progressBox, true);
+    show(refs.error, false);
+    show(refs.outputs, false);
+    jobList.prepend(el);
+    updateEmpty();
+
+    const data = new FormData();
+    // Options first: a streaming multipart parser knows them before the file bytes arrive.
+    for (const [k, v] of options) data.append(k, v);
+    data.append('file', file, file.name);
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', API_JOBS);
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.upload.addEventListener('progress', (e) => {
+        if (!e.lengthComputable) return;
+        const pct = Math.round((100 * e.loaded) / Math.max(e.total, 1));
+        refs.progress.value = pct;
+        refs.progressText.textContent = 'uploading ' + pct + '%';
+      });
+      const fail = (msg) => {
+        el.dataset.state = 'failed';
+        refs.badge.textContent = 'refused';
+        refs.badge.className = 'badge badge-failed';
+        show(refs.progressBox, false);
+        refs.error.textContent = msg;
+        show(refs.error, true);
+        resolve(false);
+      };
+      xhr.addEventListener('load', () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (_) { body = null; }
+        if (xhr.status !== 202) {
+          const e = body && body.error ? body.error : null;
+          const msg = e ? (str(e.message) || str(e.code)) + (e.code && e.message ? ' (' + str(e.code) + ')' : '')
+            : (xhr.statusText || 'request failed');
+          const retry = xhr.getResponseHeader('Retry-After');
+          fail(msg + ' [HTTP ' + xhr.status + ']' + (retry ? ' — try again in ' + retry + ' s' : ''));
+          return;
+        }
+        const jobs = body && Array.isArray(body.jobs) ? body.jobs : body && body.id ? [body] : [];
+        el.remove();
+        for (const job of jobs) {
+          // An event may have shown it already; either way it now sits where the upload was.
+          const existing = rendered.get(job.id);
+          if (existing) existing.el.remove();
+          rendered.delete(job.id);
+          upsertJob(job, true);
+        }
+        updateEmpty();
+        resolve(true);
+      });
+      xhr.addEventListener('error', () => fail('Could not reach the server.'));
+      xhr.send(data);
+    });
+  }
 
   // ---------- job rendering ----------
 
@@ -260,6 +347,8 @@
         progressText: el.querySelector('.job-progress-text'),
         error: el.querySelector('.job-error'),
         outputs: el.querySelector('.job-outputs'),
+        cancel: el.querySelector('.job-cancel'),
+        retry: el.querySelector('.job-retry'),
       },
       sig: '',
       outputsSig: '',
@@ -379,8 +468,36 @@
       show(refs.error, false);
     }
 
+    show(refs.cancel, active);
+    show(refs.retry, state === 'failed' || state === 'cancelled');
+    refs.cancel.setAttribute('aria-label', 'Cancel ' + name);
+    refs.retry.setAttribute('aria-label', 'Retry ' + name);
+
     renderOutputs(entry, job, name);
   }
+
+  /** DELETE (cancel) or POST .../retry; the answer is the job as it is now. */
+  async function jobAction(id, action) {
+    const url = API_JOBS + '/' + encodeURIComponent(id) + (action === 'retry' ? '/retry' : '');
+    try {
+      const res = await fetch(url, { method: action === 'retry' ? 'POST' : 'DELETE', headers: { Accept: 'application/json' } });
+      if (!res.ok) {
+        showError((await errorMessage(res)).replace('Upload failed', action === 'retry' ? 'Retry failed' : 'Cancel failed'));
+        return;
+      }
+      upsertJob(await res.json(), false);
+    } catch (err) {
+      showError('Could not reach the server (' + str(err && err.message) + ').');
+    }
+  }
+
+  jobList.addEventListener('click', (e) => {
+    const button = e.target instanceof Element ? e.target.closest('button') : null;
+    const li = button ? button.closest('li.job') : null;
+    if (!li || !li.dataset.id) return;
+    if (button.classList.contains('job-cancel')) jobAction(li.dataset.id, 'cancel');
+    else if (button.classList.contains('job-retry')) jobAction(li.dataset.id, 'retry');
+  });
 
   /** Creates or updates the element of one job; returns its entry. */
   function upsertJob(job, prepend) {
@@ -427,9 +544,9 @@
     show(jobsEmpty, rendered.size === 0);
   }
 
-  // ---------- polling ----------
+  // ---------- live updates: Server-Sent Events, with the list loaded on start and on a reset ----------
 
-  let pollTimer = null;
+  let listTimer = null;
   let inFlight = false;
   let failures = 0;
 
@@ -438,16 +555,14 @@
     pollText.textContent = text;
   }
 
+  /** Loads the newest jobs; live events keep them current afterwards. */
   function pollSoon(delay) {
-    if (pollTimer !== null) clearTimeout(pollTimer);
-    pollTimer = null;
-    if (document.hidden) return;
-    pollTimer = setTimeout(poll, delay);
+    if (listTimer !== null) clearTimeout(listTimer);
+    listTimer = setTimeout(loadList, delay);
   }
 
-  async function poll() {
-    pollTimer = null;
-    if (document.hidden) return;
+  async function loadList() {
+    listTimer = null;
     if (inFlight) return;
     inFlight = true;
     try {
@@ -459,26 +574,36 @@
       const body = await res.json();
       applyJobList(body && Array.isArray(body.jobs) ? body.jobs : []);
       failures = 0;
-      setPollStatus('live', 'Live');
     } catch (err) {
       failures++;
       setPollStatus('error', 'Cannot reach the server, retrying…');
+      pollSoon(Math.min(POLL_MAX_BACKOFF_MS, POLL_MS * 2 ** Math.min(failures, 4)));
     } finally {
       inFlight = false;
     }
-    const delay = failures ? Math.min(POLL_MAX_BACKOFF_MS, POLL_MS * 2 ** Math.min(failures, 4)) : POLL_MS;
-    pollSoon(delay);
   }
 
-  document.addEventListener('visibilitychange', () => {
-    if (document.hidden) {
-      if (pollTimer !== null) clearTimeout(pollTimer);
-      pollTimer = null;
-      setPollStatus('paused', 'Paused');
-    } else {
-      pollSoon(0);
+  function connectEvents() {
+    if (typeof EventSource !== 'function') {
+      // No live events in this browser: fall back to reloading the list every second.
+      setInterval(loadList, POLL_MS);
+      setPollStatus('live', 'Live (polling)');
+      return;
     }
-  });
+    const events = new EventSource('api/v1/events');
+    events.addEventListener('open', () => setPollStatus('live', 'Live'));
+    events.addEventListener('error', () => setPollStatus('error', 'Reconnecting…'));
+    events.addEventListener('job', (e) => {
+      let job = null;
+      try { job = JSON.parse(e.data); } catch (_) { return; }
+      const isNew = job && typeof job.id === 'string' && !rendered.has(job.id);
+      upsertJob(job, isNew);
+      updateEmpty();
+    });
+    // The server no longer has what we missed (we were away too long, or it restarted): reload.
+    events.addEventListener('reset', () => pollSoon(0));
+  }
 
+  connectEvents();
   pollSoon(0);
 })();

@@ -16,6 +16,10 @@
 #include <functional>
 #include <memory>
 
+namespace quickthumb {
+class metrics;
+}
+
 namespace quickthumb::http {
 
 // What the handlers use. Owned by the app; outlives the server.
@@ -34,6 +38,8 @@ struct services {
     std::function<boost::json::object()> readiness{};
     // Live job events for GET /api/v1/events; null: the route answers 503.
     event_bus* events = nullptr;
+    // Every request is counted here and GET /metrics renders it; null: the route answers 404.
+    quickthumb::metrics* metrics = nullptr;
 };
 
 class server {

@@ -5,6 +5,7 @@
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/job_hooks.hpp"
 #include "quickthumb/log.hpp"
+#include "quickthumb/metrics.hpp"
 #include "quickthumb/redis_mirror.hpp"
 #include "quickthumb/retention.hpp"
 #include "quickthumb/storage.hpp"
@@ -68,6 +69,9 @@ int run_service(const serve_config& cfg) {
     // the start time so that a browser's Last-Event-ID from an earlier run reads as "missed".
     event_bus events(4096, static_cast<std::uint64_t>(now_ms()) << 10);
     hooks.changed = [&events](const job& now) { events.publish(now.id, boost::json::serialize(to_json(now))); };
+    // Metrics hear about attempts through the hooks too (started, attempted).
+    metrics meter;
+    meter.attach(hooks);
     job_queue queue(blocking, db, cfg.queue_capacity);
     worker_pool workers(work, queue, db, files,
                         worker_options{cfg.workers, cfg.max_pixels, cfg.job_timeout, cfg.keep_uploads}, hooks);
@@ -76,6 +80,10 @@ int run_service(const serve_config& cfg) {
                        [&workers](const std::string& id) { return workers.cancel_running(id); }};
     if (mirror) svc.readiness = [&mirror] { return mirror->readiness(); };
     svc.events = &events;
+    // The gauges are read when scraped (render runs on the blocking pool: the store read blocks).
+    meter.set_sources(metrics_sources{[&db] { return count_jobs_by_state(db); }, [&queue] { return queue.waiting(); },
+                                      [&workers] { return workers.busy(); }});
+    svc.metrics = &meter;
     http::server server(io, svc);
 
     auto ep = server.listen(cfg.bind, cfg.port);

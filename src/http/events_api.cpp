@@ -85,6 +85,7 @@ asio::awaitable<std::optional<bhttp::message_generator>> handle_events(services&
         "Cache-Control: no-store\r\n"
         "X-Accel-Buffering: no\r\n"  // nginx: pass events through as they come
         "X-Content-Type-Options: nosniff\r\n"
+        "Content-Security-Policy: default-src 'none'\r\n"
         "Connection: close\r\n"
         "\r\n"
         "retry: 2000\n\n";

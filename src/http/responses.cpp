@@ -38,6 +38,7 @@ bhttp::message_generator json_response(const request_header& req, bhttp::status 
     res.keep_alive(req.keep_alive());
     res.body() = boost::json::serialize(body);
     res.body() += '\n';
+    security_headers(res);
     res.prepare_payload();
     return res;
 }

@@ -2,6 +2,7 @@
 
 #include "quickthumb/job.hpp"
 #include "quickthumb/log.hpp"
+#include "quickthumb/metrics.hpp"
 #include "quickthumb/offload.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,6 +11,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include <charconv>
+#include <cstring>
 
 namespace quickthumb::http {
 namespace asio = boost::asio;
@@ -42,6 +46,7 @@ bhttp::message_generator method_not_allowed(const request_header& req, std::stri
     res.keep_alive(req.keep_alive());
     res.body() = R"({"error":{"code":"method_not_allowed","message":"this path does not accept that method"}})"
                  "\n";
+    security_headers(res);
     res.prepare_payload();
     return res;
 }
@@ -68,6 +73,67 @@ asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const requ
     co_return json_response(req, ready ? bhttp::status::ok : bhttp::status::service_unavailable, body);
 }
 
+// GET /metrics: the Prometheus text. Rendering reads the store, so it runs on the blocking pool.
+asio::awaitable<bhttp::message_generator> handle_metrics(services& svc, const request_header& req) {
+    std::optional<std::string> text;
+    try {
+        text = co_await offload(svc.blocking.get_executor(), [&svc] { return svc.metrics->render(); });
+    } catch (const std::exception& e) {
+        log::warn("metrics not rendered", std::string("error=\"") + e.what() + "\"");
+    }
+    if (!text)
+        co_return error_response(req, bhttp::status::service_unavailable, errc::io_error, "metrics are not available now");
+    bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
+    res.set(bhttp::field::content_type, metrics::content_type);
+    res.set(bhttp::field::cache_control, "no-store");
+    security_headers(res);
+    res.keep_alive(req.keep_alive());
+    if (req.method() != bhttp::verb::head) res.body() = std::move(*text);
+    res.prepare_payload();
+    co_return res;
+}
+
+// The route template a request is counted under: one of a fixed few, never the raw path (a job id
+// in a label would make a new series per job). Mirrors route() and session().
+std::string_view route_label(std::string_view path, bhttp::verb method) {
+    if (path == "/healthz") return "/healthz";
+    if (path == "/readyz") return "/readyz";
+    if (path == "/metrics") return "/metrics";
+    if (path == "/openapi.json") return "/openapi.json";
+    if (path == "/api/v1/events") return "/api/v1/events";
+    const auto seg = segments(path);
+    if (seg.size() >= 3 && seg[0] == "api" && seg[1] == "v1" && seg[2] == "jobs") {
+        if (seg.size() == 3) return "/api/v1/jobs";
+        if (seg.size() == 4) return "/api/v1/jobs/{id}";
+        if (seg.size() == 5 && seg[4] == "retry") return "/api/v1/jobs/{id}/retry";
+        return "other";
+    }
+    if (seg.size() == 3 && seg[0] == "thumbs") return "/thumbs/{id}/{file}";
+    if ((method == bhttp::verb::get || method == bhttp::verb::head) && seg.size() <= 1) return "static";
+    return "other";
+}
+
+// The status an answer carries, read from the start of its status line ("HTTP/1.1 404 "). A
+// message_generator hides its message; reading the line keeps the many places that build answers
+// unaware of metrics. prepare() does not advance the serializer: the write starts from the same bytes.
+int status_of(bhttp::message_generator& res) {
+    beast::error_code ec;
+    const auto bufs = res.prepare(ec);
+    if (ec) return 0;
+    char line[12];
+    std::size_t have = 0;
+    for (const auto& b : bufs) {
+        const auto n = std::min(b.size(), sizeof line - have);
+        std::memcpy(line + have, b.data(), n);
+        have += n;
+        if (have == sizeof line) break;
+    }
+    int status = 0;
+    if (have < sizeof line || std::string_view(line, 5) != "HTTP/") return 0;
+    std::from_chars(line + 9, line + 12, status);
+    return status;
+}
+
 // Routes a request whose body has already been consumed.
 asio::awaitable<bhttp::message_generator> route(services& svc, const request_header& req) {
     const std::string_view path = path_of(req.target());
@@ -82,6 +148,10 @@ asio::awaitable<bhttp::message_generator> route(services& svc, const request_hea
     if (path == "/readyz") {
         if (!get) co_return method_not_allowed(req, "GET, HEAD");
         co_return co_await handle_ready(svc, req);
+    }
+    if (path == "/metrics" && svc.metrics) {
+        if (!get) co_return method_not_allowed(req, "GET, HEAD");
+        co_return co_await handle_metrics(svc, req);
     }
     if (seg.size() >= 3 && seg[0] == "api" && seg[1] == "v1" && seg[2] == "jobs") {
         if (seg.size() == 3) {
@@ -141,6 +211,15 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
     beast::flat_buffer buffer;
     bool keep_alive = true;
     bool failed = false;
+    // Every request is counted here, by route template, status and time from its header to its
+    // answer written.
+    std::string_view label = "other";
+    auto began = std::chrono::steady_clock::now();
+    auto count = [&](int status) {
+        if (!svc.metrics) return;
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+        svc.metrics->observe_request(label, status, took.count());
+    };
     try {
         while (keep_alive) {
             header_parser parser;
@@ -152,6 +231,8 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
             if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
                 ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
                 break;
+            began = std::chrono::steady_clock::now();
+            label = "other";
             if (ec) {
                 // Malformed or oversized header: answer 400/431 once, then close.
                 request_header dummy{bhttp::verb::get, "/", 11};
@@ -162,9 +243,11 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                 co_await beast::async_write(stream, error_response(dummy, status, errc::bad_request,
                                                                    "malformed HTTP request: " + ec.message()),
                                             asio::as_tuple(asio::use_awaitable));
+                count(static_cast<int>(status));
                 break;
             }
             const request_header& req = parser.get();
+            label = route_label(path_of(req.target()), req.method());
             std::optional<bhttp::message_generator> response;
             if (is_upload(req)) {
                 // The handler marks its answer keep_alive(false) whenever the body was not read whole.
@@ -194,21 +277,28 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                                                                        errc::payload_too_large,
                                                                        "request body too large or malformed"),
                                                     asio::as_tuple(asio::use_awaitable));
+                        count(413);
                         break;
                     }
                 }
                 request_header h{body_parser.get().base()};
                 if (h.method() == bhttp::verb::get && path_of(h.target()) == "/api/v1/events") {
                     auto refused = co_await handle_events(svc, stream, h);
-                    if (!refused) break;  // the stream ended: the connection goes with it
+                    if (!refused) {
+                        // The stream ended (its time is how long it was open): the connection goes with it.
+                        count(200);
+                        break;
+                    }
                     response.emplace(std::move(*refused));
                 } else {
                     response.emplace(co_await route(svc, h));
                 }
             }
             keep_alive = response->keep_alive();
+            const int status = status_of(*response);
             stream.expires_after(write_timeout);
             auto [wec, wn] = co_await beast::async_write(stream, std::move(*response), asio::as_tuple(asio::use_awaitable));
+            count(status);
             if (wec) break;
         }
     } catch (const std::exception& e) {
@@ -217,6 +307,7 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
         failed = true;
     }
     if (failed) {
+        count(500);
         request_header dummy{bhttp::verb::get, "/", 11};
         dummy.keep_alive(false);
         stream.expires_after(write_timeout);

@@ -50,6 +50,7 @@ bhttp::message_generator handle_thumb(services& svc, const request_header& req, 
     if (req[bhttp::field::if_none_match] == etag) {
         bhttp::response<bhttp::empty_body> res{bhttp::status::not_modified, req.version()};
         res.set(bhttp::field::etag, etag);
+        security_headers(res);
         res.keep_alive(req.keep_alive());
         return res;
     }
@@ -63,7 +64,7 @@ bhttp::message_generator handle_thumb(services& svc, const request_header& req, 
     res.set(bhttp::field::content_type, content_type_for(name));
     res.set(bhttp::field::etag, etag);
     res.set(bhttp::field::cache_control, "public, max-age=31536000, immutable");
-    res.set("X-Content-Type-Options", "nosniff");
+    security_headers(res);
     res.content_length(size);
     res.keep_alive(req.keep_alive());
     if (req.method() == bhttp::verb::head) {
@@ -80,7 +81,7 @@ bhttp::message_generator handle_static(const request_header& req, std::string_vi
         bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
         res.set(bhttp::field::content_type, content_type_for(path));
         res.set(bhttp::field::cache_control, "no-cache");
-        res.set("X-Content-Type-Options", "nosniff");
+        security_headers(res);
         res.keep_alive(req.keep_alive());
         if (req.method() != bhttp::verb::head) res.body() = std::string(a.body);
         res.prepare_payload();

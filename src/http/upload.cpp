@@ -7,6 +7,7 @@
 #include "quickthumb/image.hpp"
 #include "quickthumb/job.hpp"
 #include "quickthumb/log.hpp"
+#include "quickthumb/metrics.hpp"
 #include "quickthumb/multipart.hpp"
 #include "quickthumb/offload.hpp"
 
@@ -218,6 +219,7 @@ bhttp::message_generator accepted_response(const request_header& req, const std:
     if (replayed) res.set("Idempotent-Replayed", "true");
     res.keep_alive(req.keep_alive());
     res.body() = boost::json::serialize(body) + "\n";
+    security_headers(res);
     res.prepare_payload();
     return res;
 }
@@ -265,7 +267,8 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         res.keep_alive(false);
         res.body() = R"({"error":{"code":"backlog_full","message":"too many jobs are waiting; retry later"}})"
                      "\n";
-        res.prepare_payload();
+        security_headers(res);
+    res.prepare_payload();
         co_return bhttp::message_generator(std::move(res));
     }
     // A request already seen under this key gets its first answer again, before the body is read.
@@ -341,6 +344,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
                                                           std::to_string(svc.cfg.max_upload) + " bytes");
         if (ec) co_return refuse(errc::bad_request, "the upload did not arrive whole: " + ec.message());
         std::string_view got(chunk.data(), chunk.size() - parser.get().body().size);
+        if (svc.metrics) svc.metrics->add_upload_bytes(got.size());
         if (mp) {
             if (auto perr = mp->feed(got)) co_return refuse(errc::bad_request, "malformed multipart body: " + mp->error_message());
         } else {

@@ -236,6 +236,7 @@ asio::awaitable<void> worker_pool::process(std::string id) {
     const job& j = *started;
     log::info("job processing", "job=" + id + " attempt=" + std::to_string(j.attempts));
     hooks_.on_changed(j);
+    hooks_.on_started(j);
     // The job as a watcher sees it after this attempt.
     auto after = [&](job_state s, const job_outcome& o) {
         job now = j;
@@ -259,6 +260,7 @@ asio::awaitable<void> worker_pool::process(std::string id) {
         running_jobs_[id] = ctl;
     }
     job_outcome outcome;
+    const auto began = std::chrono::steady_clock::now();
     try {
         outcome = run_job(j, *ctl);
     } catch (const std::exception& e) {
@@ -271,6 +273,7 @@ asio::awaitable<void> worker_pool::process(std::string id) {
         std::lock_guard lk(running_mutex_);
         running_jobs_.erase(id);
     }
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
 
     // Why a job stopped at a safe point decides what it becomes.
     if (outcome.failure && outcome.failure->code == errc::cancelled) {
@@ -316,6 +319,7 @@ asio::awaitable<void> worker_pool::process(std::string id) {
                                                  std::string(errc_name(outcome.failure->code)) +
                                                  " retry_in_ms=" + std::to_string(delay));
             queue_.notify(1);
+            hooks_.on_attempted(j, attempt_end::retried, took);
             hooks_.on_requeued(id);
             job now = after(job_state::queued, outcome);
             now.run_after = now_ms() + delay;
@@ -338,6 +342,7 @@ asio::awaitable<void> worker_pool::process(std::string id) {
             remove_outputs(id);
         co_return;
     }
+    hooks_.on_attempted(j, final_state == job_state::succeeded ? attempt_end::succeeded : attempt_end::failed, took);
     hooks_.on_finished(id, final_state);
     hooks_.on_changed(after(final_state, outcome));
 }

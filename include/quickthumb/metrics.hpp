@@ -1,0 +1,64 @@
+#pragma once
+// Prometheus metrics for GET /metrics. Counters and histograms are updated as things happen, from
+// any thread; the gauges (jobs by state, backlog, busy workers) are read from their sources when
+// scraped. prometheus-cpp stays behind this interface (src/metrics/), so the modules that count
+// things do not depend on it.
+#include "quickthumb/job.hpp"
+#include "quickthumb/job_hooks.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace quickthumb {
+
+class store;
+
+// Where the scrape-time gauges come from. An empty source leaves its gauge at 0.
+struct metrics_sources {
+    // Jobs by state: a blocking store read (render() must run on a pool, never the network thread).
+    std::function<std::map<job_state, std::int64_t>()> jobs_by_state;
+    std::function<std::int64_t()> backlog;
+    std::function<int()> workers_busy;
+};
+
+class metrics {
+public:
+    metrics();
+    ~metrics();
+    metrics(const metrics&) = delete;
+    metrics& operator=(const metrics&) = delete;
+
+    // Set once, before the service starts taking requests.
+    void set_sources(metrics_sources sources);
+    // Fills the hooks a worker reports attempts through (started, attempted); others are kept.
+    // The metrics must outlive the hooks.
+    void attach(job_hooks& hooks);
+
+    // One answered HTTP request. `route` must be a route template ("/api/v1/jobs/{id}"), never a
+    // raw path, so the number of series stays bounded.
+    void observe_request(std::string_view route, int status, double seconds);
+    void add_upload_bytes(std::uint64_t n);
+    // One attempt's processing time, by how it ended.
+    void observe_attempt(attempt_end end, double seconds);
+    // How long a job waited between becoming due and a worker starting it.
+    void observe_queue_wait(double seconds);
+
+    // The Prometheus text exposition (format 0.0.4). Reads the sources first: blocking.
+    std::string render();
+
+    static constexpr std::string_view content_type = "text/plain; version=0.0.4";
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+// The jobs in each state, every state present (0 when none): one GROUP BY on the store's reader.
+// Blocking: call from a pool.
+std::map<job_state, std::int64_t> count_jobs_by_state(store& db);
+
+}  // namespace quickthumb

@@ -1,0 +1,164 @@
+#include "quickthumb/metrics.hpp"
+
+#include "quickthumb/store.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <array>
+#include <mutex>
+
+namespace quickthumb {
+
+namespace {
+
+constexpr std::array all_states{job_state::queued, job_state::processing, job_state::succeeded, job_state::failed,
+                                job_state::cancelled};
+
+// Buckets in seconds. Requests are mostly milliseconds (an upload of a large photo, seconds); an
+// attempt is a decode and a few encodes; a queue wait runs from nothing to minutes under a backlog.
+const prometheus::Histogram::BucketBoundaries request_buckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                              0.25,  0.5,    1,     2.5,  5,     10};
+const prometheus::Histogram::BucketBoundaries attempt_buckets{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                              2.5,  5,     10,   30,  60,   120};
+const prometheus::Histogram::BucketBoundaries wait_buckets{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
+
+std::string_view to_string(attempt_end e) noexcept {
+    switch (e) {
+        case attempt_end::succeeded: return "succeeded";
+        case attempt_end::failed: return "failed";
+        case attempt_end::retried: return "retried";
+    }
+    return "unknown";
+}
+
+}  // namespace
+
+struct metrics::impl {
+    prometheus::Registry registry;
+    prometheus::Family<prometheus::Gauge>& jobs = prometheus::BuildGauge()
+                                                      .Name("quickthumb_jobs")
+                                                      .Help("Jobs in the store by state")
+                                                      .Register(registry);
+    prometheus::Family<prometheus::Histogram>& job_duration =
+        prometheus::BuildHistogram()
+            .Name("quickthumb_job_duration_seconds")
+            .Help("Processing time of one attempt at a job, by how it ended (succeeded, failed, retried)")
+            .Register(registry);
+    prometheus::Family<prometheus::Histogram>& queue_wait =
+        prometheus::BuildHistogram()
+            .Name("quickthumb_queue_wait_seconds")
+            .Help("Time from a job becoming due to a worker starting it")
+            .Register(registry);
+    prometheus::Gauge& backlog = prometheus::BuildGauge()
+                                     .Name("quickthumb_backlog")
+                                     .Help("Jobs waiting to be processed (store and channel)")
+                                     .Register(registry)
+                                     .Add({});
+    prometheus::Gauge& workers_busy = prometheus::BuildGauge()
+                                          .Name("quickthumb_workers_busy")
+                                          .Help("Workers processing a job right now")
+                                          .Register(registry)
+                                          .Add({});
+    prometheus::Family<prometheus::Counter>& requests = prometheus::BuildCounter()
+                                                            .Name("quickthumb_http_requests_total")
+                                                            .Help("HTTP requests answered, by route template and status")
+                                                            .Register(registry);
+    prometheus::Family<prometheus::Histogram>& request_duration =
+        prometheus::BuildHistogram()
+            .Name("quickthumb_http_request_duration_seconds")
+            .Help("Time from a request's header to its answer written, by route template")
+            .Register(registry);
+    prometheus::Counter& upload_bytes = prometheus::BuildCounter()
+                                            .Name("quickthumb_upload_bytes_total")
+                                            .Help("Bytes of upload bodies received")
+                                            .Register(registry)
+                                            .Add({});
+    prometheus::Histogram& wait = queue_wait.Add({}, wait_buckets);
+    std::array<prometheus::Gauge*, all_states.size()> state_gauges{};
+    std::array<prometheus::Histogram*, 3> attempts{};
+
+    std::mutex sources_mutex;
+    metrics_sources sources;
+
+    impl() {
+        // Every series that is known up front exists from the first scrape, at 0, so a rate()
+        // or an alert sees the first job and not only the second.
+        for (std::size_t i = 0; i < all_states.size(); ++i)
+            state_gauges[i] = &jobs.Add({{"state", std::string(quickthumb::to_string(all_states[i]))}});
+        for (auto e : {attempt_end::succeeded, attempt_end::failed, attempt_end::retried})
+            attempts[static_cast<std::size_t>(e)] = &job_duration.Add({{"outcome", std::string(to_string(e))}}, attempt_buckets);
+    }
+};
+
+metrics::metrics() : impl_(std::make_unique<impl>()) {}
+metrics::~metrics() = default;
+
+void metrics::set_sources(metrics_sources sources) {
+    std::lock_guard lk(impl_->sources_mutex);
+    impl_->sources = std::move(sources);
+}
+
+void metrics::attach(job_hooks& hooks) {
+    // Through the hooks rather than a metrics* in the worker pool: the worker already tells the
+    // hooks about a job's life, so it needs to know nothing of metrics (and its tests none of it).
+    hooks.started = [this](const job& now) {
+        // start() stamped updated_at; a job became due at its creation, or at run_after when a
+        // retry was scheduled. (An explicit retry clears run_after, so it counts from creation.)
+        const auto due = std::max(now.created_at, now.run_after);
+        observe_queue_wait(static_cast<double>(std::max<std::int64_t>(0, now.updated_at - due)) / 1000.0);
+    };
+    hooks.attempted = [this](const job&, attempt_end end, double seconds) { observe_attempt(end, seconds); };
+}
+
+void metrics::observe_request(std::string_view route, int status, double seconds) {
+    const std::string r(route);
+    impl_->requests.Add({{"route", r}, {"status", std::to_string(status)}}).Increment();
+    impl_->request_duration.Add({{"route", r}}, request_buckets).Observe(seconds);
+}
+
+void metrics::add_upload_bytes(std::uint64_t n) { impl_->upload_bytes.Increment(static_cast<double>(n)); }
+
+void metrics::observe_attempt(attempt_end end, double seconds) {
+    impl_->attempts[static_cast<std::size_t>(end)]->Observe(seconds);
+}
+
+void metrics::observe_queue_wait(double seconds) { impl_->wait.Observe(seconds); }
+
+std::string metrics::render() {
+    metrics_sources src;
+    {
+        std::lock_guard lk(impl_->sources_mutex);
+        src = impl_->sources;
+    }
+    if (src.jobs_by_state) {
+        const auto counts = src.jobs_by_state();
+        for (std::size_t i = 0; i < all_states.size(); ++i) {
+            auto it = counts.find(all_states[i]);
+            impl_->state_gauges[i]->Set(it == counts.end() ? 0.0 : static_cast<double>(it->second));
+        }
+    }
+    if (src.backlog) impl_->backlog.Set(static_cast<double>(src.backlog()));
+    if (src.workers_busy) impl_->workers_busy.Set(src.workers_busy());
+    return prometheus::TextSerializer().Serialize(impl_->registry.Collect());
+}
+
+std::map<job_state, std::int64_t> count_jobs_by_state(store& db) {
+    return db.read<std::map<job_state, std::int64_t>>([](SQLite::Database& conn) {
+        std::map<job_state, std::int64_t> out;
+        for (auto s : all_states) out[s] = 0;
+        SQLite::Statement q(conn, "SELECT state, count(*) FROM jobs GROUP BY state");
+        while (q.executeStep())
+            if (auto s = parse_job_state(q.getColumn(0).getString())) out[*s] = q.getColumn(1).getInt64();
+        return out;
+    });
+}
+
+}  // namespace quickthumb

@@ -1,0 +1,170 @@
+// The page in real headless Chromium: cancel a waiting job and retry it, restart the service
+// under the page (it reconnects and catches up by itself), upload two images and one text file
+// and see two thumbnails and one readable error appear without a reload, with no console errors.
+// Saves a screenshot.
+//   node page_test.mjs QUICKTHUMB_BINARY SCREENSHOT_PATH
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import net from 'node:net';
+
+const [binary, screenshot] = process.argv.slice(2);
+if (!binary || !screenshot) {
+  console.error('usage: node page_test.mjs QUICKTHUMB_BINARY SCREENSHOT_PATH');
+  process.exit(2);
+}
+const CHROMIUM = process.env.QT_CHROMIUM || '/usr/bin/chromium';
+
+// ---- a real PNG, made here (a gradient), so the test needs no files from elsewhere ----
+function crc32(buf) {
+  let c, crc = 0xffffffff;
+  for (let n = 0; n < buf.length; n++) {
+    c = (crc ^ buf[n]) & 0xff;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    crc = (crc >>> 8) ^ c;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+function chunk(type, data) {
+  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+function gradientPng(w, h, tint) {
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    raw[y * (w * 3 + 1)] = 0;
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      raw[o] = (x * 255 / w) | 0; raw[o + 1] = (y * 255 / h) | 0; raw[o + 2] = tint;
+    }
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+// ---- the service ----
+function startServer(dataDir, extra) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, ['serve', '--port', '0', '--bind', '127.0.0.1', '--data', dataDir, ...extra],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('no "listening" line in 30 s:\n' + out)), 30000);
+    const onData = (d) => {
+      out += d.toString();
+      const m = out.match(/listening on (http:\/\/[0-9.]+:[0-9]+)/);
+      if (m) { clearTimeout(timer); resolve({ child, url: m[1] }); }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error('quickthumb exited with ' + code + ':\n' + out)));
+  });
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error('FAILED: ' + what);
+  console.log('ok - ' + what);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+function stopServer(s) {
+  return new Promise((resolve) => {
+    s.child.removeAllListeners('exit');
+    s.child.once('exit', resolve);
+    s.child.kill('SIGTERM');
+  });
+}
+
+// Runs in the page: the state of the row showing `name`.
+const ROW_STATE = `window.rowState = (name) => [...document.querySelectorAll('li.job')].find(
+  (li) => li.querySelector('.job-name')?.textContent === name)?.dataset.state;`;
+
+const work = mkdtempSync(join(tmpdir(), 'qt-browser-'));
+let server, browser;
+try {
+  const port = String(await freePort());
+  const data = join(work, 'data');
+  // First no workers: a job waits, so the page can cancel it for certain and queue it again.
+  server = await startServer(data, ['--workers', '0', '--port', port]);
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  await page.addInitScript({ content: ROW_STATE });
+  const problems = [];
+  page.on('console', (m) => {
+    // Chromium logs every 4xx answer; the one refusal this test provokes is expected.
+    if (m.type() === 'error' && !/status of 415/.test(m.text())) problems.push('console: ' + m.text());
+  });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+
+  const res = await page.goto(server.url + '/');
+  check(res.status() === 200, 'the page loads');
+  const headers = res.headers();
+  check((headers['content-security-policy'] || '').includes("default-src 'self'"), 'the page is served with a strict CSP');
+  check(headers['x-content-type-options'] === 'nosniff', 'and nosniff');
+  await page.waitForSelector('#poll-status[data-kind="live"]', { timeout: 15000 });
+  check(true, 'the live event stream connects');
+
+  await page.setInputFiles('#file-input', [{ name: 'dusk.png', mimeType: 'image/png', buffer: gradientPng(800, 600, 90) }]);
+  await page.click('#upload-button');
+  await page.waitForFunction((n) => !!window.rowState(n), 'dusk.png', { timeout: 15000 });
+  const row = page.locator('li.job', { has: page.locator('.job-name', { hasText: 'dusk.png' }) }).first();
+  await row.locator('.job-cancel').click();
+  await page.waitForFunction((n) => window.rowState(n) === 'cancelled', 'dusk.png', { timeout: 15000 });
+  check(true, 'Cancel makes the waiting job cancelled, live');
+  await row.locator('.job-retry').click();
+  await page.waitForFunction((n) => window.rowState(n) === 'queued', 'dusk.png', { timeout: 15000 });
+  check(true, 'Retry queues it again');
+
+  // The service restarts with a worker on the same port: the page reconnects by itself, is told
+  // it missed events (a new run), reloads, and sees the retried job finish.
+  await stopServer(server);
+  server = await startServer(data, ['--workers', '1', '--port', port]);
+  await page.waitForFunction((n) => window.rowState(n) === 'succeeded', 'dusk.png', { timeout: 60000 });
+  check(true, 'after a restart the page reconnects and the retried job succeeds, without a reload');
+
+  const files = [
+    { name: 'sunrise.png', mimeType: 'image/png', buffer: gradientPng(640, 400, 40) },
+    { name: 'meadow.png', mimeType: 'image/png', buffer: gradientPng(400, 640, 200) },
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture, just words\n') },
+  ];
+  await page.setInputFiles('#file-input', files);
+  await page.click('#upload-button');
+  await page.waitForFunction(() => ['sunrise.png', 'meadow.png'].every((n) => {
+    const li = [...document.querySelectorAll('li.job')].find((l) => l.querySelector('.job-name')?.textContent === n);
+    const img = li && li.dataset.state === 'succeeded' ? li.querySelector('.job-preview img') : null;
+    return img && img.complete && img.naturalWidth > 0;
+  }), null, { timeout: 60000 });
+  check(true, 'two thumbnails appear and load');
+  await page.waitForFunction((n) => window.rowState(n) === 'failed', 'notes.txt', { timeout: 15000 });
+  const refusal = await page.locator('li.job', { has: page.locator('.job-name', { hasText: 'notes.txt' }) })
+    .first().locator('.job-error').textContent();
+  check(/not an image/.test(refusal) && /notes\.txt/.test(refusal), 'the text file gets a readable error: "' + refusal + '"');
+
+  mkdirSync(dirname(screenshot), { recursive: true });
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log('# screenshot: ' + screenshot);
+  check(problems.length === 0, 'no console errors' + (problems.length ? ': ' + problems.join('; ') : ''));
+  console.log('PASSED');
+} catch (e) {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exitCode = 1;
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  if (server) server.child.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+}
