@@ -498,3 +498,22 @@ TEST_CASE("http: every answer carries a strict CSP and nosniff", "[http]") {
     }
     CHECK(r.headers["x-content-type-options"] == "nosniff");  // the 202 too
 }
+
+TEST_CASE("http: one log line per request unless --log-level says otherwise", "[http][logs]") {
+    {
+        temp_dir dir;
+        server_process server(dir.path());
+        CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
+        CHECK(http_request(server.port(), "GET", "/api/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA").status == 404);
+        CHECK(server.stop(SIGTERM) == 0);
+        const auto out = server.output();
+        CHECK_THAT(out, Catch::Contains("msg=\"request\" method=GET path=\"/healthz\" status=200 ms="));
+        CHECK_THAT(out, Catch::Contains("path=\"/api/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA\" status=404"));
+    }
+    temp_dir dir;
+    server_process quiet(dir.path(), {"--log-level", "warn"});
+    CHECK(http_request(quiet.port(), "GET", "/healthz").status == 200);
+    CHECK(quiet.stop(SIGTERM) == 0);
+    CHECK_THAT(quiet.output(), !Catch::Contains("msg=\"request\""));
+    CHECK_THAT(quiet.output(), !Catch::Contains("level=info"));
+}

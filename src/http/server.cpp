@@ -215,10 +215,14 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
     // answer written.
     std::string_view label = "other";
     auto began = std::chrono::steady_clock::now();
+    // ... and logged, one line each (the path carries the job id where there is one).
+    std::string method_text, path_text;
     auto count = [&](int status) {
-        if (!svc.metrics) return;
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
-        svc.metrics->observe_request(label, status, took.count());
+        if (log::enabled(log_level::info))
+            log::info("request", "method=" + method_text + " path=\"" + path_text + "\" status=" + std::to_string(status) +
+                                     " ms=" + std::to_string(static_cast<long long>(took.count() * 1000)));
+        if (svc.metrics) svc.metrics->observe_request(label, status, took.count());
     };
     try {
         while (keep_alive) {
@@ -233,6 +237,8 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                 break;
             began = std::chrono::steady_clock::now();
             label = "other";
+            method_text = "-";
+            path_text = "-";
             if (ec) {
                 // Malformed or oversized header: answer 400/431 once, then close.
                 request_header dummy{bhttp::verb::get, "/", 11};
@@ -247,6 +253,10 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                 break;
             }
             const request_header& req = parser.get();
+            method_text = std::string(req.method_string());
+            path_text.clear();
+            for (char c : path_of(req.target()).substr(0, 256))  // bounded, and safe inside quotes
+                path_text += (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) ? '_' : c;
             label = route_label(path_of(req.target()), req.method());
             std::optional<bhttp::message_generator> response;
             if (is_upload(req)) {
