@@ -276,6 +276,7 @@
     show(refs.progressBox, true);
     show(refs.error, false);
     show(refs.outputs, false);
+    el.querySelector('.job-details').hidden = true;  // nothing to detail until it is a job
     jobList.prepend(el);
     updateEmpty();
 
@@ -348,6 +349,7 @@
         error: el.querySelector('.job-error'),
         outputs: el.querySelector('.job-outputs'),
         cancel: el.querySelector('.job-cancel'),
+        facts: el.querySelector('.job-facts'),
         retry: el.querySelector('.job-retry'),
       },
       sig: '',
@@ -474,6 +476,49 @@
     refs.retry.setAttribute('aria-label', 'Retry ' + name);
 
     renderOutputs(entry, job, name);
+    renderFacts(refs.facts, job, src, name);
+  }
+
+  /** The details panel: everything the job JSON says, with copyable thumbnail URLs. */
+  function renderFacts(dl, job, src, name) {
+    dl.replaceChildren();
+    const add = (label, value) => {
+      if (value === '' || value === null || value === undefined) return null;
+      const dt = document.createElement('dt');
+      dt.textContent = label;
+      const dd = document.createElement('dd');
+      if (value instanceof Node) dd.appendChild(value); else dd.textContent = String(value);
+      dl.append(dt, dd);
+      return dd;
+    };
+    add('Job id', str(job.id));
+    add('File', name);
+    add('Source', [str(src.format).toUpperCase(), dims(src.width, src.height), formatBytes(src.bytes)].filter(Boolean).join(' · '));
+    add('Created', formatTime(job.created_at));
+    add('Updated', formatTime(job.updated_at));
+    if (typeof job.attempts === 'number') add('Attempts', job.attempts + (typeof job.max_attempts === 'number' ? ' of ' + job.max_attempts : ''));
+    add('Next attempt', formatTime(job.retry_at));
+    const err = job.error && typeof job.error === 'object' ? job.error : null;
+    if (err) add('Error', str(err.message) + (err.code ? ' (' + str(err.code) + ')' : ''));
+    const outputs = Array.isArray(job.outputs) ? job.outputs : [];
+    for (const o of outputs) {
+      const path = o && safePath(o.url);
+      if (!path) continue;
+      const wrap = document.createElement('span');
+      const a = document.createElement('a');
+      a.href = path;
+      a.target = '_blank';
+      a.rel = 'noopener';
+      a.textContent = new URL(path, location.href).href;
+      const copy = document.createElement('button');
+      copy.type = 'button';
+      copy.className = 'copy';
+      copy.dataset.url = a.textContent;
+      copy.textContent = 'Copy';
+      copy.setAttribute('aria-label', 'Copy the URL of ' + str(o.name));
+      wrap.append(a, copy, document.createTextNode(' ' + [dims(o.width, o.height), formatBytes(o.bytes)].filter(Boolean).join(' · ')));
+      add(str(o.name) || 'Output', wrap);
+    }
   }
 
   /** DELETE (cancel) or POST .../retry; the answer is the job as it is now. */
@@ -494,6 +539,12 @@
   jobList.addEventListener('click', (e) => {
     const button = e.target instanceof Element ? e.target.closest('button') : null;
     const li = button ? button.closest('li.job') : null;
+    if (button && button.classList.contains('copy')) {
+      const url = button.dataset.url || '';
+      const done = () => { button.textContent = 'Copied'; setTimeout(() => { button.textContent = 'Copy'; }, 1500); };
+      if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(url).then(done, () => {});
+      return;
+    }
     if (!li || !li.dataset.id) return;
     if (button.classList.contains('job-cancel')) jobAction(li.dataset.id, 'cancel');
     else if (button.classList.contains('job-retry')) jobAction(li.dataset.id, 'retry');
@@ -561,18 +612,33 @@
     listTimer = setTimeout(loadList, delay);
   }
 
+  // The list's filter (a job state, or '' for all) and the cursor of the next, older page.
+  let filterState = '';
+  let nextCursor = null;
+  const loadMoreButton = $('load-more');
+
+  function listUrl(cursor) {
+    let url = API_JOBS + '?limit=' + LIST_LIMIT;
+    if (filterState) url += '&state=' + encodeURIComponent(filterState);
+    if (cursor) url += '&cursor=' + encodeURIComponent(cursor);
+    return url;
+  }
+
+  function setCursor(body) {
+    nextCursor = body && typeof body.next_cursor === 'string' ? body.next_cursor : null;
+    show(loadMoreButton, nextCursor !== null);
+  }
+
   async function loadList() {
     listTimer = null;
     if (inFlight) return;
     inFlight = true;
     try {
-      const res = await fetch(API_JOBS + '?limit=' + LIST_LIMIT, {
-        headers: { Accept: 'application/json' },
-        cache: 'no-store',
-      });
+      const res = await fetch(listUrl(null), { headers: { Accept: 'application/json' }, cache: 'no-store' });
       if (!res.ok) throw new Error('HTTP ' + res.status);
       const body = await res.json();
       applyJobList(body && Array.isArray(body.jobs) ? body.jobs : []);
+      setCursor(body);
       failures = 0;
     } catch (err) {
       failures++;
@@ -582,6 +648,32 @@
       inFlight = false;
     }
   }
+
+  loadMoreButton.addEventListener('click', async () => {
+    if (!nextCursor) return;
+    loadMoreButton.disabled = true;
+    try {
+      const res = await fetch(listUrl(nextCursor), { headers: { Accept: 'application/json' }, cache: 'no-store' });
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      const body = await res.json();
+      for (const job of body && Array.isArray(body.jobs) ? body.jobs : []) upsertJob(job, false);
+      setCursor(body);
+      updateEmpty();
+    } catch (err) {
+      showError('Could not load older jobs (' + str(err && err.message) + ').');
+    } finally {
+      loadMoreButton.disabled = false;
+    }
+  });
+
+  $('job-filters').addEventListener('click', (e) => {
+    const button = e.target instanceof Element ? e.target.closest('button.filter') : null;
+    if (!button) return;
+    filterState = button.dataset.state || '';
+    jobList.dataset.filter = filterState;  // rows of uploads not yet jobs show under "All" only
+    for (const b of document.querySelectorAll('#job-filters .filter')) b.setAttribute('aria-pressed', String(b === button));
+    pollSoon(0);
+  });
 
   function connectEvents() {
     if (typeof EventSource !== 'function') {
@@ -596,7 +688,14 @@
     events.addEventListener('job', (e) => {
       let job = null;
       try { job = JSON.parse(e.data); } catch (_) { return; }
-      const isNew = job && typeof job.id === 'string' && !rendered.has(job.id);
+      if (!job || typeof job.id !== 'string') return;
+      if (filterState && job.state !== filterState) {
+        // It left the state this list shows.
+        const entry = rendered.get(job.id);
+        if (entry) { entry.el.remove(); rendered.delete(job.id); updateEmpty(); }
+        return;
+      }
+      const isNew = !rendered.has(job.id);
       upsertJob(job, isNew);
       updateEmpty();
     });

@@ -155,9 +155,42 @@ try {
     .first().locator('.job-error').textContent();
   check(/not an image/.test(refusal) && /notes\.txt/.test(refusal), 'the text file gets a readable error: "' + refusal + '"');
 
+  // Filters, details and copyable URLs.
+  await page.click('#job-filters .filter[data-state="succeeded"]');
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#job-list li.job')].filter((li) => li.offsetParent !== null);
+    return rows.length === 3 && rows.every((li) => li.dataset.state === 'succeeded');
+  }, null, { timeout: 15000 });
+  check(true, 'the Succeeded filter shows the three succeeded jobs only');
+  const sunrise = page.locator('li.job', { has: page.locator('.job-name', { hasText: 'sunrise.png' }) }).first();
+  await sunrise.locator('.job-details summary').click();
+  const facts = await sunrise.locator('.job-facts').innerText();
+  check(/Job id/.test(facts) && /\/thumbs\/[A-Za-z0-9_-]{22}\/thumb_256x160\.jpg/.test(facts) && /Attempts/.test(facts),
+    'a job\'s details show its id, attempts and thumbnail URL');
+  check(await sunrise.locator('.job-facts .copy').count() === 1, 'each thumbnail URL has a Copy button');
+  await page.click('#job-filters .filter[data-state=""]');
+  await page.waitForFunction(() => [...document.querySelectorAll('#job-list li.job')].filter((li) => li.offsetParent !== null).length === 4,
+    null, { timeout: 15000 });
+  check(true, 'All shows the refused upload again');
+
+  // Keyboard: the filters and the details are reachable and work with Enter.
+  await page.focus('#job-filters .filter[data-state="failed"]');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#job-filters .filter[data-state="failed"]').getAttribute('aria-pressed') === 'true',
+    null, { timeout: 5000 });
+  check(true, 'a filter works from the keyboard');
+  await page.click('#job-filters .filter[data-state=""]');
+
   mkdirSync(dirname(screenshot), { recursive: true });
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log('# screenshot: ' + screenshot);
+  // A phone-sized screen: nothing wider than the viewport.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, 'no horizontal scrolling at 390 px (overflow ' + overflow + ' px)');
+  const phone = screenshot.replace(/\.png$/, '') + '-phone.png';
+  await page.screenshot({ path: phone, fullPage: true });
+  console.log('# screenshot: ' + phone);
   check(problems.length === 0, 'no console errors' + (problems.length ? ': ' + problems.join('; ') : ''));
   console.log('PASSED');
 } catch (e) {
