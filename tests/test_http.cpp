@@ -517,3 +517,31 @@ TEST_CASE("http: one log line per request unless --log-level says otherwise", "[
     CHECK_THAT(quiet.output(), !Catch::Contains("msg=\"request\""));
     CHECK_THAT(quiet.output(), !Catch::Contains("level=info"));
 }
+
+TEST_CASE("http: HEAD answers carry no body so keep-alive stays in step", "[http]") {
+    temp_dir dir;
+    server_process server(dir.path());
+    // Two requests on one connection: the HEAD answer must end at its header, or the GET's
+    // status line would not come right after it.
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket sock(io);
+    sock.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+    const std::string reqs =
+        "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    boost::asio::write(sock, boost::asio::buffer(reqs));
+    std::string got;
+    boost::system::error_code ec;
+    for (;;) {
+        char buf[4096];
+        const auto n = sock.read_some(boost::asio::buffer(buf), ec);
+        got.append(buf, n);
+        if (ec) break;
+    }
+    const auto first_end = got.find("\r\n\r\n");
+    REQUIRE(first_end != std::string::npos);
+    CHECK_THAT(got.substr(0, first_end), Catch::Contains("Content-Length: 16"));
+    CHECK(got.compare(first_end + 4, 15, "HTTP/1.1 200 OK") == 0);
+    REQUIRE(got.size() > first_end + 20);
+    CHECK(got.substr(got.size() - 16) == "{\"status\":\"ok\"}\n");
+}

@@ -1,5 +1,6 @@
 #include "handlers.hpp"
 
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
@@ -40,6 +41,13 @@ bhttp::message_generator json_response(const request_header& req, bhttp::status 
     res.body() += '\n';
     security_headers(res);
     res.prepare_payload();
+    if (req.method() == bhttp::verb::head) {
+        // HEAD: the same header, Content-Length included, and no body (a keep-alive client would
+        // read one as the start of the next answer).
+        bhttp::response<bhttp::empty_body> head{res.base()};
+        head.content_length(res.body().size());
+        return head;
+    }
     return res;
 }
 
