@@ -990,9 +990,13 @@ TEST_CASE("durability: a read-only data directory gets 507 and the service recov
     CHECK_THAT(error_message_of(refused.body), Catch::Contains("Read-only"));
     CHECK(entries(data / "uploads").empty());
     CHECK(http_request(p, "GET", "/healthz").status == 200);
+    auto not_ready = http_request(p, "GET", "/readyz");
+    CHECK(not_ready.status == 503);  // a load balancer stops sending uploads here
+    CHECK_THAT(not_ready.body, Catch::Contains("storage_readonly"));
     CHECK(http_request(p, "GET", "/api/v1/jobs").status == 200);
 
     REQUIRE(make_writable() == 0);  // the operator fixes the mount: no restart needed
+    CHECK(http_request(p, "GET", "/readyz").status == 200);
     auto ok = upload(p, {{"file", "a.jpg", "image/jpeg", img}});
     REQUIRE(ok.status == 202);
     const auto id = str(parse_object(ok.body).at("id"));

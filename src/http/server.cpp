@@ -1,6 +1,9 @@
 #include "handlers.hpp"
 
 #include "quickthumb/job.hpp"
+#include "quickthumb/file_io.hpp"
+
+#include <filesystem>
 #include "quickthumb/log.hpp"
 #include "quickthumb/metrics.hpp"
 #include "quickthumb/offload.hpp"
@@ -64,9 +67,24 @@ asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const requ
         ready = false;
         store_state = std::string("error: ") + e.what();
     }
+    // The disk: an upload needs to create a file under tmp/ (full and read-only disks show here).
+    std::string disk_state = "ok";
+    auto probe = co_await offload(svc.blocking.get_executor(), [&] {
+        const auto path = svc.files.temp_path();
+        const std::uint8_t byte = 0;
+        auto r = write_file_atomically(path, std::span<const std::uint8_t>(&byte, 1), durability::none);
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
+        return r;
+    });
+    if (!probe) {
+        ready = false;
+        disk_state = std::string(errc_name(probe.error().code)) + ": " + probe.error().message;
+    }
     boost::json::object body;
     body["status"] = ready ? "ready" : svc.accepting.load() ? "not ready" : "shutting down";
     body["store"] = store_state;
+    body["disk"] = disk_state;
     body["redis"] = "off";
     if (svc.readiness)
         for (const auto& [key, value] : svc.readiness()) body[key] = value;
