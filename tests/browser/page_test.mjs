@@ -5,7 +5,8 @@
 //   node page_test.mjs QUICKTHUMB_BINARY SCREENSHOT_PATH
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -137,18 +138,32 @@ try {
   await page.waitForFunction((n) => window.rowState(n) === 'succeeded', 'dusk.png', { timeout: 60000 });
   check(true, 'after a restart the page reconnects and the retried job succeeds, without a reload');
 
+  // Two real photos from ../shared/testdata when it is there; generated PNGs otherwise.
+  const shared = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'testdata', 'images');
+  const photo = (rel, name) => {
+    try { return { name, mimeType: 'image/jpeg', buffer: readFileSync(join(shared, rel)) }; } catch (_) { return null; }
+  };
+  let imageA = photo('exif/Landscape_1.jpg', 'landscape.jpg');
+  let imageB = photo('photos/320x240.jpg', 'street.jpg');
+  if (imageA && imageB) {
+    console.log('# uploading two photos from ../shared/testdata');
+  } else {
+    console.log('# SKIPPED the shared photos (../shared/testdata absent): uploading generated PNGs instead');
+    imageA = { name: 'sunrise.png', mimeType: 'image/png', buffer: gradientPng(640, 400, 40) };
+    imageB = { name: 'meadow.png', mimeType: 'image/png', buffer: gradientPng(400, 640, 200) };
+  }
   const files = [
-    { name: 'sunrise.png', mimeType: 'image/png', buffer: gradientPng(640, 400, 40) },
-    { name: 'meadow.png', mimeType: 'image/png', buffer: gradientPng(400, 640, 200) },
+    imageA,
+    imageB,
     { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture, just words\n') },
   ];
   await page.setInputFiles('#file-input', files);
   await page.click('#upload-button');
-  await page.waitForFunction(() => ['sunrise.png', 'meadow.png'].every((n) => {
+  await page.waitForFunction((names) => names.every((n) => {
     const li = [...document.querySelectorAll('li.job')].find((l) => l.querySelector('.job-name')?.textContent === n);
     const img = li && li.dataset.state === 'succeeded' ? li.querySelector('.job-preview img') : null;
     return img && img.complete && img.naturalWidth > 0;
-  }), null, { timeout: 60000 });
+  }), [imageA.name, imageB.name], { timeout: 60000 });
   check(true, 'two thumbnails appear and load');
   await page.waitForFunction((n) => window.rowState(n) === 'failed', 'notes.txt', { timeout: 15000 });
   const refusal = await page.locator('li.job', { has: page.locator('.job-name', { hasText: 'notes.txt' }) })
@@ -162,12 +177,12 @@ try {
     return rows.length === 3 && rows.every((li) => li.dataset.state === 'succeeded');
   }, null, { timeout: 15000 });
   check(true, 'the Succeeded filter shows the three succeeded jobs only');
-  const sunrise = page.locator('li.job', { has: page.locator('.job-name', { hasText: 'sunrise.png' }) }).first();
-  await sunrise.locator('.job-details summary').click();
-  const facts = await sunrise.locator('.job-facts').innerText();
-  check(/Job id/.test(facts) && /\/thumbs\/[A-Za-z0-9_-]{22}\/thumb_256x160\.jpg/.test(facts) && /Attempts/.test(facts),
+  const first = page.locator('li.job', { has: page.locator('.job-name', { hasText: imageA.name }) }).first();
+  await first.locator('.job-details summary').click();
+  const facts = await first.locator('.job-facts').innerText();
+  check(/Job id/.test(facts) && /\/thumbs\/[A-Za-z0-9_-]{22}\/thumb_\d+x\d+\.jpg/.test(facts) && /Attempts/.test(facts),
     'a job\'s details show its id, attempts and thumbnail URL');
-  check(await sunrise.locator('.job-facts .copy').count() === 1, 'each thumbnail URL has a Copy button');
+  check(await first.locator('.job-facts .copy').count() === 1, 'each thumbnail URL has a Copy button');
   await page.click('#job-filters .filter[data-state=""]');
   await page.waitForFunction(() => [...document.querySelectorAll('#job-list li.job')].filter((li) => li.offsetParent !== null).length === 4,
     null, { timeout: 15000 });
