@@ -34,7 +34,9 @@ struct launch_options {
     std::vector<std::string> prefix;
     // Read the process's output on a thread of its own as it comes, so that a chatty process that
     // runs long (thousands of log lines) never blocks on a full pipe while nobody calls output().
-    bool drain_output = false;
+    // On by default: the service logs a line per request, so a test that polls it would otherwise
+    // fill the pipe and block the service's writes (its network thread) until output() is called.
+    bool drain_output = true;
     // How long to wait for the "listening on" line.
     std::chrono::seconds start_timeout{30};
 };
