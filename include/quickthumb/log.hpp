@@ -2,6 +2,7 @@
 // One line per event on stdout: `ts=... level=... msg="..." key=value ...`. Thread-safe.
 #include "quickthumb/config.hpp"
 
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,18 @@ inline void debug(std::string_view m, std::string_view f = {}) { if (enabled(log
 inline void info(std::string_view m, std::string_view f = {}) { if (enabled(log_level::info)) write(log_level::info, m, f); }
 inline void warn(std::string_view m, std::string_view f = {}) { if (enabled(log_level::warn)) write(log_level::warn, m, f); }
 inline void error(std::string_view m, std::string_view f = {}) { write(log_level::error, m, f); }
+
+// The completion handler for a co_spawned loop that must not die silently: logs `what` with the
+// exception's message, if it ended by one.
+inline auto on_exit(std::string what) {
+    return [what = std::move(what)](std::exception_ptr ep) {
+        if (!ep) return;
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            error(what, std::string("error=\"") + e.what() + "\"");
+        }
+    };
+}
 
 }  // namespace quickthumb::log

@@ -77,6 +77,9 @@ public:
     void on_accepted(const std::vector<std::string>& ids);
     void on_finished(const std::string& id, job_state state);
     void on_requeued(const std::string& id);
+    // Queues a finished (true) or requeued (false) event, or falls back to a full reconcile when
+    // too many are waiting.
+    void record(const std::string& id, bool finished);
     // Hooks bound to this mirror (which must outlive their use).
     job_hooks hooks();
 

@@ -18,14 +18,7 @@ job_queue::job_queue(asio::thread_pool& blocking, store& db, std::size_t capacit
 
 void job_queue::start(std::int64_t waiting) {
     waiting_ = waiting;
-    asio::co_spawn(strand_, feed(), [](std::exception_ptr ep) {
-        if (!ep) return;
-        try {
-            std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-            log::error("feeder stopped", std::string("error=\"") + e.what() + "\"");
-        }
-    });
+    asio::co_spawn(strand_, feed(), log::on_exit("feeder stopped"));
 }
 
 void job_queue::notify(std::int64_t added) {

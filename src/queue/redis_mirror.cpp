@@ -164,14 +164,7 @@ redis_mirror::redis_mirror(asio::io_context& io, asio::thread_pool& blocking, st
 redis_mirror::~redis_mirror() = default;
 
 void redis_mirror::start() {
-    asio::co_spawn(strand_, run(), [](std::exception_ptr ep) {
-        if (!ep) return;
-        try {
-            std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-            log::error("redis mirror stopped", std::string("error=\"") + e.what() + "\"");
-        }
-    });
+    asio::co_spawn(strand_, run(), log::on_exit("redis mirror stopped"));
 }
 
 void redis_mirror::stop() {
@@ -200,22 +193,11 @@ void redis_mirror::on_accepted(const std::vector<std::string>&) {
     wake();
 }
 
-void redis_mirror::on_finished(const std::string& id, job_state) {
-    {
-        std::lock_guard lk(mutex_);
-        if (!overflow_) {
-            if (events_.size() >= opts_.max_events) {
-                events_.clear();
-                overflow_ = true;
-            } else {
-                events_.push_back(event{id, true});
-            }
-        }
-    }
-    wake();
-}
+void redis_mirror::on_finished(const std::string& id, job_state) { record(id, true); }
 
-void redis_mirror::on_requeued(const std::string& id) {
+void redis_mirror::on_requeued(const std::string& id) { record(id, false); }
+
+void redis_mirror::record(const std::string& id, bool finished) {
     {
         std::lock_guard lk(mutex_);
         if (!overflow_) {
@@ -223,7 +205,7 @@ void redis_mirror::on_requeued(const std::string& id) {
                 events_.clear();
                 overflow_ = true;
             } else {
-                events_.push_back(event{id, false});
+                events_.push_back(event{id, finished});
             }
         }
     }

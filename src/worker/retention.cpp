@@ -27,14 +27,7 @@ std::chrono::milliseconds retention_sweeper::interval_for(std::chrono::milliseco
 
 void retention_sweeper::start() {
     if (retention_.count() <= 0) return;  // keep forever
-    asio::co_spawn(strand_, loop(), [](std::exception_ptr ep) {
-        if (!ep) return;
-        try {
-            std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-            log::error("retention sweep stopped", std::string("error=\"") + e.what() + "\"");
-        }
-    });
+    asio::co_spawn(strand_, loop(), log::on_exit("retention sweep stopped"));
 }
 
 void retention_sweeper::stop() {

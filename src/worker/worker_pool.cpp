@@ -45,14 +45,8 @@ void worker_pool::start(std::function<void()> on_all_stopped) {
     }
     running_ = opts_.count;
     for (int i = 0; i < opts_.count; ++i) {
-        asio::co_spawn(pool_, run_worker(), [this](std::exception_ptr ep) {
-            if (ep) {
-                try {
-                    std::rethrow_exception(ep);
-                } catch (const std::exception& e) {
-                    log::error("worker stopped by an exception", std::string("error=\"") + e.what() + "\"");
-                }
-            }
+        asio::co_spawn(pool_, run_worker(), [this, log_exit = log::on_exit("worker stopped by an exception")](std::exception_ptr ep) {
+            log_exit(ep);
             if (--running_ == 0 && on_all_stopped_) on_all_stopped_();
         });
     }
