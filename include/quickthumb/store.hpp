@@ -25,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace SQLite {
 class Database;
@@ -49,13 +50,15 @@ public:
     store(const store&) = delete;
     store& operator=(const store&) = delete;
 
-    static constexpr int schema_version = 2;
+    static constexpr int schema_version = 3;
 
     // ---- writes (group-committed; each runs inside the shared transaction) ----
 
-    // Runs fn(db) on the writer thread inside the next group transaction (under a savepoint of its
-    // own, so one failing write does not undo the others), then completes with fn's value once the
-    // transaction is committed. An exception from fn, or a failed commit, is rethrown to the caller.
+    // Runs fn(db) on the writer thread inside the next group transaction, then completes with fn's
+    // value once the transaction is committed. One failing write does not undo the others: when
+    // one throws, the batch is rolled back and run again with a savepoint per write. So fn may run
+    // more than once and must not consume what it captured. An exception from fn, or a failed
+    // commit, is rethrown to the caller.
     template <class T, class F>
     boost::asio::awaitable<T> write(F fn);
 
@@ -144,6 +147,9 @@ public:
     // Transactions committed by the writer so far (group commit makes this far less than writes).
     std::uint64_t commits() const noexcept { return commits_.load(); }
 
+    // Internal: the prepared statements kept for one connection (store.cpp).
+    struct statements;
+
 private:
     struct pending {
         std::function<void(SQLite::Database&)> run;            // runs in the transaction
@@ -151,16 +157,21 @@ private:
     };
     void enqueue(pending p);
     void writer_loop();
+    // One group transaction over `batch` (the writer thread's): false when a write threw, the
+    // transaction then rolled back and nothing of it kept.
+    bool run_batch(std::vector<pending>& batch, std::vector<std::exception_ptr>& outcomes, bool savepoints);
     void migrate(SQLite::Database& db);
 
     std::filesystem::path path_;
     std::unique_ptr<SQLite::Database> writer_db_;
     std::unique_ptr<SQLite::Database> reader_db_;
     std::mutex reader_mutex_;
+    // Prepared statements kept on the read connection (under reader_mutex_; before it closes).
+    std::unique_ptr<statements> reader_statements_;
 
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
-    std::deque<pending> queue_;
+    std::vector<pending> queue_;
     bool stopping_ = false;
     std::atomic<std::uint64_t> commits_{0};
     std::thread writer_;

@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstring>
+#include <numeric>
 #include <new>
 #include <stdexcept>
+#include <type_traits>
 
 namespace quickthumb::image {
 namespace {
@@ -77,12 +80,15 @@ namespace {
 // filter. A box row is less than 4x the output width once the factor is 2 or more, so memory is
 // O(output width x taps) plus one source row, whatever the source's height.
 
-double lanczos3(double x) {
-    x = std::abs(x);
+constexpr double pi = 3.14159265358979323846;
+
+// Lanczos-3 at x = 3a/pi, from s = sin(a): 3 sin(pi x) sin(pi x / 3) / (pi x)^2, where
+// sin(pi x) = sin(3a) = s (3 - 4 s^2). Even in a, as s^2 is.
+double lanczos3(double a, double s) {
+    const double x = std::abs(a) * (3.0 / pi);
     if (x < 1e-9) return 1.0;
     if (x >= 3.0) return 0.0;
-    const double px = 3.14159265358979323846 * x;
-    return 3.0 * std::sin(px) * std::sin(px / 3.0) / (px * px);
+    return s * s * (3.0 - 4.0 * s * s) / (3.0 * a * a);
 }
 
 // The filter along one axis: output i = sum of weights[i*stride + t] * box sample first[i] + t.
@@ -90,6 +96,7 @@ struct axis_filter {
     int box = 1;           // integer pre-shrink factor
     int box_len = 0;       // samples after the pre-shrink
     int taps = 0;          // the widest output's tap count (the stride of weights)
+    int max_count = 0;     // the largest count
     std::vector<int> first, count;
     std::vector<float> weights;
 };
@@ -108,6 +115,8 @@ axis_filter make_filter(int src_len, int out_len, double scale) {
     f.count.resize(std::size_t(out_len));
     f.weights.assign(std::size_t(out_len) * f.taps, 0.0f);
     std::vector<double> w(std::size_t(f.taps));
+    const double step = pi / (3.0 * stretch);
+    const double sin_step = std::sin(step), cos_step = std::cos(step);
     for (int i = 0; i < out_len; ++i) {
         // Output i covers [offset + i*scale, offset + (i+1)*scale) of the source, the whole output
         // centred on the source when the scale does not fit exactly (as libvips does).
@@ -119,45 +128,246 @@ axis_filter make_filter(int src_len, int out_len, double scale) {
         const int last = std::clamp(hi, 0, f.box_len - 1);
         std::fill(w.begin(), w.end(), 0.0);
         double total = 0;
+        // The taps are evenly spaced, a = pi (j - centre) / (3 stretch): their sines by rotation
+        // from the first one's, one sine and cosine per output rather than one per tap.
+        const double a0 = pi * (lo - centre) / (3.0 * stretch);
+        double sa = std::sin(a0), ca = std::cos(a0);
         for (int j = lo; j <= hi; ++j) {
-            const double v = lanczos3((j - centre) / stretch);
+            const double v = lanczos3(pi * (j - centre) / (3.0 * stretch), sa);
+            const double sn = sa * cos_step + ca * sin_step;
+            ca = ca * cos_step - sa * sin_step;
+            sa = sn;
             w[std::size_t(std::clamp(j, 0, f.box_len - 1) - first)] += v;
             total += v;
         }
         f.first[std::size_t(i)] = first;
         f.count[std::size_t(i)] = last - first + 1;
+        f.max_count = std::max(f.max_count, last - first + 1);
         for (int t = 0; t <= last - first; ++t)
             f.weights[std::size_t(i) * f.taps + t] = static_cast<float>(total != 0 ? w[std::size_t(t)] / total : 0);
     }
     return f;
 }
 
+// ---- kernels ---------------------------------------------------------------------------------
+// The hot loops, written once on GCC vector types of W floats and compiled twice: for the x86-64
+// baseline (SSE2, W = 4) and for AVX2+FMA (W = 8), picked at run time. resize.cpp is compiled
+// with -ffp-contract=fast so that the AVX2 build fuses the multiply-adds.
+
+template <int W>
+struct vec {
+    // Unaligned, and allowed to alias the floats it is loaded from.
+    typedef float type __attribute__((vector_size(W * sizeof(float)), aligned(sizeof(float)), __may_alias__));
+};
+
+// out[k] = sum over t < n of w[t] * rows[t][k], for k < len (a multiple of 4 W): the vertical pass,
+// each output vector accumulated in a register over all the taps and stored once.
+template <int W>
+[[gnu::always_inline]] inline void vertical_impl(const float* const* rows, const float* w, int n, float* out,
+                                                 std::size_t len) {
+    using V = typename vec<W>::type;
+    for (std::size_t k = 0; k < len; k += 4 * W) {
+        V a0 = {}, a1 = {}, a2 = {}, a3 = {};
+        for (int t = 0; t < n; ++t) {
+            const float* s = rows[t] + k;
+            const V wt = V{} + w[t];
+            a0 += wt * *reinterpret_cast<const V*>(s);
+            a1 += wt * *reinterpret_cast<const V*>(s + W);
+            a2 += wt * *reinterpret_cast<const V*>(s + 2 * W);
+            a3 += wt * *reinterpret_cast<const V*>(s + 3 * W);
+        }
+        *reinterpret_cast<V*>(out + k) = a0;
+        *reinterpret_cast<V*>(out + k + W) = a1;
+        *reinterpret_cast<V*>(out + k + 2 * W) = a2;
+        *reinterpret_cast<V*>(out + k + 3 * W) = a3;
+    }
+}
+
+// The horizontal pass on a row of interleaved pixels. Output i's taps are the contiguous floats
+// from src + first[i] * CH, multiplied lane by lane with its weights expanded to every channel and
+// zero-padded to nvec vectors (hw, nvec * W floats per output). The channel of a lane repeats every
+// P vectors, so P accumulators keep the channels apart until the per-channel sums, which are done
+// in registers (through memory they stall on store forwarding). dst needs room for one more pixel
+// plus a float: a pixel is written as a whole vector.
+template <int CH, int W>
+[[gnu::always_inline]] inline void horizontal_impl(const float* src, const float* hw, const int* first, int out_w,
+                                                   int nvec, float* dst) {
+    static_assert((CH == 1 || CH == 3 || CH == 4) && (W == 4 || W == 8));
+    using V = typename vec<W>::type;
+    typedef float v4 __attribute__((vector_size(16)));
+    typedef int i4 __attribute__((vector_size(16)));
+    constexpr int P = CH / std::gcd(CH, W);
+    const int groups = nvec / P, rem = nvec % P;
+    // (Macros rather than lambdas: a lambda taking or returning a 32-byte vector is not inlined
+    // before the baseline build warns about its ABI.)
+#define QT_LOAD(p) (*reinterpret_cast<const V*>(p))
+#define QT_HALVES(v, lo, hi)                                                        \
+    do {                                                                            \
+        std::memcpy(&(lo), &(v), sizeof(v4));                                       \
+        if constexpr (W == 8) std::memcpy(&(hi), reinterpret_cast<const char*>(&(v)) + sizeof(v4), sizeof(v4)); \
+        else (hi) = v4{};                                                           \
+    } while (0)
+    for (int i = 0; i < out_w; ++i, dst += CH) {
+        const float* s = src + std::size_t(first[i]) * CH;
+        const float* w = hw + std::size_t(i) * nvec * W;
+        if constexpr (P == 3) {  // CH == 3
+            V a0{}, a1{}, a2{};
+            for (int g = 0; g < groups; ++g, s += 3 * W, w += 3 * W) {
+                a0 += QT_LOAD(w) * QT_LOAD(s);
+                a1 += QT_LOAD(w + W) * QT_LOAD(s + W);
+                a2 += QT_LOAD(w + 2 * W) * QT_LOAD(s + 2 * W);
+            }
+            if (rem > 0) a0 += QT_LOAD(w) * QT_LOAD(s);
+            if (rem > 1) a1 += QT_LOAD(w + W) * QT_LOAD(s + W);
+            // Four-lane pieces X, Y, Z with channels [0 1 2 0], [1 2 0 1], [2 0 1 2].
+            v4 x, y, z;
+            if constexpr (W == 8) {
+                v4 l0, h0, l1, h1, l2, h2;
+                QT_HALVES(a0, l0, h0);
+                QT_HALVES(a1, l1, h1);
+                QT_HALVES(a2, l2, h2);
+                x = l0 + h1, y = h0 + l2, z = l1 + h2;
+            } else {
+                std::memcpy(&x, &a0, sizeof x), std::memcpy(&y, &a1, sizeof y), std::memcpy(&z, &a2, sizeof z);
+            }
+            v4 sum = x + __builtin_shuffle(y, i4{2, 0, 1, 3}) + __builtin_shuffle(z, i4{1, 2, 0, 3});
+            const v4 xy = __builtin_shuffle(x, y, i4{3, 7, 0, 0});
+            sum += __builtin_shuffle(xy, z, i4{0, 1, 7, 7});  // [x3 y3 z3 .]
+            std::memcpy(dst, &sum, sizeof sum);  // lane 3 is junk, overwritten by the next pixel
+        } else {
+            V a{};
+            for (int g = 0; g < nvec; ++g, s += W, w += W) a += QT_LOAD(w) * QT_LOAD(s);
+            v4 lo, hi;
+            QT_HALVES(a, lo, hi);
+            v4 sum = lo + hi;  // channels [0 1 2 3] for CH 4, all one channel for CH 1
+            if constexpr (CH == 4) {
+                std::memcpy(dst, &sum, sizeof sum);
+            } else {
+                sum += __builtin_shuffle(sum, i4{2, 3, 0, 1});
+                dst[0] = sum[0] + sum[1];
+            }
+        }
+    }
+#undef QT_LOAD
+#undef QT_HALVES
+}
+
+// 8-bit samples to floats (a box row when there is no box pre-shrink).
+[[gnu::always_inline]] inline void widen_impl(const std::uint8_t* s, float* d, std::size_t n) {
+    for (std::size_t k = 0; k < n; ++k) d[k] = s[k];
+}
+
+// Floats to 8 bits, rounded and clamped (for pixels without alpha), W at a time. The 32-bit to
+// 8-bit narrowing is a byte shuffle: GCC's own narrowing of a vector goes lane by lane.
+typedef float f8v __attribute__((vector_size(32)));
+typedef int i8v __attribute__((vector_size(32)));
+typedef float f4v __attribute__((vector_size(16)));
+typedef int i4v __attribute__((vector_size(16)));
+typedef std::uint8_t b16v __attribute__((vector_size(16)));
+
+template <int W>
+[[gnu::always_inline]] inline void narrow_impl(const float* s, std::uint8_t* d, std::size_t n) {
+    using F = std::conditional_t<W == 8, f8v, f4v>;
+    using I = std::conditional_t<W == 8, i8v, i4v>;
+    std::size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        b16v lo, hi;
+        for (int j = 0; j < 8 / W; ++j) {
+            F v = *reinterpret_cast<const typename vec<W>::type*>(s + k + j * W);
+            v = v > 0.0f ? v : F{};
+            v = v < 255.0f ? v : F{} + 255.0f;
+            const I r = __builtin_convertvector(v + 0.5f, I);
+            if constexpr (W == 8) {
+                std::memcpy(&lo, &r, 16);
+                std::memcpy(&hi, reinterpret_cast<const char*>(&r) + 16, 16);
+            } else {
+                std::memcpy(j == 0 ? &lo : &hi, &r, 16);
+            }
+        }
+        const b16v b = __builtin_shuffle(lo, hi, b16v{0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0});
+        std::memcpy(d + k, &b, 8);
+    }
+    for (; k < n; ++k) {
+        const float v = s[k];
+        d[k] = static_cast<std::uint8_t>(v <= 0.0f ? 0 : v >= 255.0f ? 255 : static_cast<int>(v + 0.5f));
+    }
+}
+
+struct kernels {
+    int lanes;
+    void (*vertical)(const float* const*, const float*, int, float*, std::size_t);
+    void (*horizontal[5])(const float*, const float*, const int*, int, int, float*);  // by channel count
+    void (*widen)(const std::uint8_t*, float*, std::size_t);
+    void (*narrow)(const float*, std::uint8_t*, std::size_t);
+};
+
+#define QT_KERNELS(ATTR, SUFFIX, W)                                                                           \
+    ATTR void vertical_##SUFFIX(const float* const* rows, const float* w, int n, float* out, std::size_t len) { \
+        vertical_impl<W>(rows, w, n, out, len);                                                                 \
+    }                                                                                                          \
+    template <int CH>                                                                                          \
+    ATTR void horizontal_##SUFFIX(const float* src, const float* hw, const int* first, int out_w, int nvec,    \
+                                  float* dst) {                                                                \
+        horizontal_impl<CH, W>(src, hw, first, out_w, nvec, dst);                                              \
+    }                                                                                                          \
+    ATTR void widen_##SUFFIX(const std::uint8_t* s, float* d, std::size_t n) { widen_impl(s, d, n); }          \
+    ATTR void narrow_##SUFFIX(const float* s, std::uint8_t* d, std::size_t n) { narrow_impl<W>(s, d, n); }        \
+    const kernels kernels_##SUFFIX{W,                                                                          \
+                                   vertical_##SUFFIX,                                                          \
+                                   {nullptr, horizontal_##SUFFIX<1>, nullptr, horizontal_##SUFFIX<3>,          \
+                                    horizontal_##SUFFIX<4>},                                                   \
+                                   widen_##SUFFIX,                                                             \
+                                   narrow_##SUFFIX};
+
+QT_KERNELS(, base, 4)
+#if defined(__GNUC__) && defined(__x86_64__)
+QT_KERNELS(__attribute__((target("avx2,fma"))), avx2, 8)
+#endif
+#undef QT_KERNELS
+
+const kernels& pick_kernels() {
+#if defined(__GNUC__) && defined(__x86_64__)
+    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx2) return kernels_avx2;
+#endif
+    return kernels_base;
+}
+
 template <int CH>
 class resampler {
 public:
     resampler(const std::uint8_t* origin, std::size_t stride, rect crop, size to, double sx, double sy)
-        : origin_(origin), stride_(stride), crop_(crop), to_(to), h_(make_filter(crop.width, to.width, sx)),
-          v_(make_filter(crop.height, to.height, sy)), ring_rows_(v_.taps), row_len_(std::size_t(h_.box_len) * CH),
-          ring_(std::size_t(ring_rows_) * row_len_), acc_(std::size_t(crop.width) * CH) {}
+        : k_(pick_kernels()), origin_(origin), stride_(stride), crop_(crop), to_(to),
+          h_(make_filter(crop.width, to.width, sx)), v_(make_filter(crop.height, to.height, sy)),
+          ring_rows_(v_.taps), row_len_(std::size_t(h_.box_len) * CH),
+          nvec_((h_.max_count * CH + k_.lanes - 1) / k_.lanes) {
+        // A row holds the box samples, then zeros that the horizontal pass may read past the last
+        // sample (with zero weights), rounded up to whole blocks of the vertical pass.
+        row_stride_ = (row_len_ + std::size_t(nvec_) * k_.lanes + 63) / 64 * 64;
+        ring_.assign(std::size_t(ring_rows_) * row_stride_, 0.0f);
+        if (h_.box > 1 || v_.box > 1) acc_.resize(std::size_t(crop.width) * CH);
+        // The horizontal weights, each repeated for the CH channels of its tap, zero-padded.
+        hw_.assign(std::size_t(to.width) * nvec_ * k_.lanes, 0.0f);
+        for (int i = 0; i < to.width; ++i) {
+            float* d = &hw_[std::size_t(i) * nvec_ * k_.lanes];
+            const float* w = &h_.weights[std::size_t(i) * h_.taps];
+            for (int t = 0; t < h_.count[std::size_t(i)]; ++t)
+                for (int c = 0; c < CH; ++c) d[t * CH + c] = w[t];
+        }
+    }
 
-    // Vertical first, on whole box rows (contiguous, so the compiler vectorises it), then
-    // horizontal on the output rows only: the per-pixel tap loop runs on to.height rows
-    // instead of on every box row.
+    // Vertical first, on whole box rows (contiguous, so it vectorises), then horizontal on the
+    // output rows only: the per-pixel tap loop runs on to.height rows instead of on every box row.
     void run(std::uint8_t* out) {
-        std::vector<float> column(row_len_), row(std::size_t(to_.width) * CH);
+        std::vector<float> column(row_stride_), row(std::size_t(to_.width + 1) * CH + 1);
+        std::vector<const float*> rows(std::size_t(v_.taps));
         int next = 0;  // the next box row to make
         for (int y = 0; y < to_.height; ++y) {
             const int first = v_.first[std::size_t(y)], n = v_.count[std::size_t(y)];
-            for (; next < first + n; ++next) box_row(next, &ring_[std::size_t(next % ring_rows_) * row_len_]);
-            std::fill(column.begin(), column.end(), 0.0f);
-            const float* w = &v_.weights[std::size_t(y) * v_.taps];
-            for (int t = 0; t < n; ++t) {
-                const float* src = &ring_[std::size_t((first + t) % ring_rows_) * row_len_];
-                const float wt = w[t];
-                float* c = column.data();
-                for (std::size_t k = 0; k < row_len_; ++k) c[k] += wt * src[k];
-            }
-            filter_row(column.data(), row.data());
+            for (; next < first + n; ++next) box_row(next, &ring_[std::size_t(next % ring_rows_) * row_stride_]);
+            for (int t = 0; t < n; ++t) rows[std::size_t(t)] = &ring_[std::size_t((first + t) % ring_rows_) * row_stride_];
+            k_.vertical(rows.data(), &v_.weights[std::size_t(y) * v_.taps], n, column.data(), row_stride_);
+            k_.horizontal[CH](column.data(), hw_.data(), h_.first.data(), to_.width, nvec_, row.data());
             store(row.data(), out + std::size_t(y) * to_.width * CH);
         }
     }
@@ -165,6 +375,18 @@ public:
 private:
     // Box row r: the source rows it covers, premultiplied and box-averaged, into dst (box_len pixels).
     void box_row(int r, float* dst) {
+        if (h_.box == 1 && v_.box == 1) {
+            const std::uint8_t* s = origin_ + std::size_t(r) * stride_;
+            if constexpr (CH == 4) {
+                for (int x = 0; x < crop_.width; ++x, s += 4, dst += 4) {
+                    const float alpha = s[3] * (1.0f / 255.0f);
+                    dst[0] = s[0] * alpha, dst[1] = s[1] * alpha, dst[2] = s[2] * alpha, dst[3] = s[3];
+                }
+            } else {
+                k_.widen(s, dst, row_len_);
+            }
+            return;
+        }
         const int y0 = r * v_.box, y1 = std::min(y0 + v_.box, crop_.height);
         std::fill(acc_.begin(), acc_.end(), 0.0f);
         for (int y = y0; y < y1; ++y) {
@@ -190,25 +412,13 @@ private:
         }
     }
 
-    // The horizontal Lanczos pass: a vertically filtered box row into to.width pixels.
-    void filter_row(const float* src_row, float* dst) const {
-        for (int i = 0; i < to_.width; ++i) {
-            const float* w = &h_.weights[std::size_t(i) * h_.taps];
-            const float* s = &src_row[std::size_t(h_.first[std::size_t(i)]) * CH];
-            float sum[CH] = {};
-            for (int t = 0, n = h_.count[std::size_t(i)]; t < n; ++t, s += CH)
-                for (int k = 0; k < CH; ++k) sum[k] += w[t] * s[k];
-            for (int k = 0; k < CH; ++k) dst[std::size_t(i) * CH + k] = sum[k];
-        }
-    }
-
     static std::uint8_t to_u8(float v) {
         return static_cast<std::uint8_t>(v <= 0.0f ? 0 : v >= 255.0f ? 255 : static_cast<int>(v + 0.5f));
     }
 
     void store(const float* row, std::uint8_t* out) const {
-        for (int i = 0; i < to_.width; ++i, row += CH, out += CH) {
-            if constexpr (CH == 4) {
+        if constexpr (CH == 4) {
+            for (int i = 0; i < to_.width; ++i, row += CH, out += CH) {
                 const float a = row[3];
                 if (a < 0.5f) {  // rounds to transparent: the colour does not matter, keep it defined
                     out[0] = out[1] = out[2] = out[3] = 0;
@@ -217,20 +427,23 @@ private:
                 const float un = 255.0f / a;  // un-premultiply
                 out[0] = to_u8(row[0] * un), out[1] = to_u8(row[1] * un), out[2] = to_u8(row[2] * un);
                 out[3] = to_u8(a);
-            } else {
-                for (int k = 0; k < CH; ++k) out[k] = to_u8(row[k]);
             }
+        } else {
+            k_.narrow(row, out, std::size_t(to_.width) * CH);
         }
     }
 
+    const kernels& k_;
     const std::uint8_t* origin_;
     std::size_t stride_;
     rect crop_;
     size to_;
     axis_filter h_, v_;
     int ring_rows_;
-    std::size_t row_len_;  // floats in a box row
-    std::vector<float> ring_, acc_;
+    std::size_t row_len_;     // floats of samples in a box row
+    int nvec_;                // vectors per output pixel in the horizontal pass
+    std::size_t row_stride_ = 0;  // floats in a ring row, with the zero padding
+    std::vector<float> ring_, acc_, hw_;
 };
 
 }  // namespace

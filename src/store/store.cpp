@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <stdexcept>
+#include <unordered_map>
 
 namespace quickthumb {
 namespace {
@@ -51,11 +52,19 @@ const char* const migrations[] = {
     );
     CREATE INDEX jobs_by_age ON jobs(updated_at) WHERE state IN ('succeeded', 'failed', 'cancelled');
     )sql",
+    // v3: the same index (final jobs), its predicate written without a three-value IN: SQLite codes
+    // that as an ephemeral table built on every insert or state change, which was a large part of
+    // the writer's time. The retention queries use the same words, so they can use the index.
+    R"sql(
+    DROP INDEX jobs_by_age;
+    CREATE INDEX jobs_by_age ON jobs(updated_at) WHERE state NOT IN ('queued', 'processing');
+    )sql",
 };
 
-constexpr const char* job_columns =
-    "seq, id, state, progress, attempts, max_attempts, created_at, updated_at, run_after, error_code, "
-    "error_message, src_filename, src_bytes, src_format, src_width, src_height, params, outputs";
+#define QT_JOB_COLUMNS                                                                                  \
+    "seq, id, state, progress, attempts, max_attempts, created_at, updated_at, run_after, error_code, " \
+    "error_message, src_filename, src_bytes, src_format, src_width, src_height, params, outputs"
+constexpr const char* job_columns = QT_JOB_COLUMNS;
 
 errc errc_from_name(std::string_view name) {
     for (int i = 0; i <= static_cast<int>(errc::interrupted); ++i)  // the last errc
@@ -94,11 +103,56 @@ void configure(SQLite::Database& db) {
     db.setBusyTimeout(5000);
 }
 
+}  // namespace
+
+// Prepared statements kept for one connection, keyed by their SQL text's address (a literal's, so
+// each call site prepares once). Compiling SQL costs more than running these statements.
+struct store::statements {
+    explicit statements(SQLite::Database& d) : db(d) {}
+    SQLite::Database& db;
+    std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache;
+};
+
+namespace {
+
+// The writer thread's statements (set while writer_loop runs, for its connection only).
+thread_local store::statements* writer_statements = nullptr;
+
+// A prepared statement for `sql` (a string literal): the cached one when `cache` belongs to `db`,
+// else one of its own. Reset on scope exit, ready for the next use; every use binds every
+// parameter, so bindings are not cleared.
+class stmt {
+public:
+    stmt(store::statements* cache, SQLite::Database& db, const char* sql) {
+        if (cache && &cache->db == &db) {
+            auto& slot = cache->cache[sql];
+            if (!slot) slot = std::make_unique<SQLite::Statement>(db, sql);
+            s_ = slot.get();
+        } else {
+            owned_.emplace(db, sql);
+            s_ = &*owned_;
+        }
+    }
+    // On the writer's connection, from the writer thread.
+    stmt(SQLite::Database& db, const char* sql) : stmt(writer_statements, db, sql) {}
+    ~stmt() {
+        if (!owned_) s_->tryReset();
+    }
+    stmt(const stmt&) = delete;
+    stmt& operator=(const stmt&) = delete;
+    SQLite::Statement* operator->() noexcept { return s_; }
+    SQLite::Statement& operator*() noexcept { return *s_; }
+
+private:
+    SQLite::Statement* s_ = nullptr;
+    std::optional<SQLite::Statement> owned_;
+};
+
 std::optional<job_state> current_state(SQLite::Database& db, const std::string& id) {
-    SQLite::Statement q(db, "SELECT state FROM jobs WHERE id = ?");
-    q.bind(1, id);
-    if (!q.executeStep()) return std::nullopt;
-    return parse_job_state(q.getColumn(0).getString());
+    stmt q(db, "SELECT state FROM jobs WHERE id = ?");
+    q->bind(1, id);
+    if (!q->executeStep()) return std::nullopt;
+    return parse_job_state(q->getColumn(0).getString());
 }
 
 void insert_rows(SQLite::Database& db, const std::vector<job>& jobs);
@@ -112,10 +166,10 @@ std::vector<std::string> ids_from_json(const std::string& text) {
 }
 
 std::optional<job> load(SQLite::Database& db, const std::string& id) {
-    SQLite::Statement q(db, std::string("SELECT ") + job_columns + " FROM jobs WHERE id=?");
-    q.bind(1, id);
-    if (!q.executeStep()) return std::nullopt;
-    return row_to_job(q);
+    stmt q(db, "SELECT " QT_JOB_COLUMNS " FROM jobs WHERE id=?");
+    q->bind(1, id);
+    if (!q->executeStep()) return std::nullopt;
+    return row_to_job(*q);
 }
 
 // Checks the state machine before a transition; returns the refusal, if any.
@@ -147,6 +201,7 @@ store::store(const std::filesystem::path& db_path) : path_(db_path) {
     migrate(*writer_db_);
     reader_db_ = std::make_unique<SQLite::Database>(path_.string(), SQLite::OPEN_READONLY | SQLite::OPEN_FULLMUTEX);
     reader_db_->setBusyTimeout(5000);
+    reader_statements_ = std::make_unique<statements>(*reader_db_);
     writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -188,38 +243,62 @@ void store::enqueue(pending p) {
     queue_cv_.notify_one();
 }
 
+bool store::run_batch(std::vector<pending>& batch, std::vector<std::exception_ptr>& outcomes, bool savepoints) {
+    SQLite::Database& db = *writer_db_;
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!savepoints) {
+            try {
+                batch[i].run(db);
+            } catch (...) {
+                return false;  // the transaction rolls back (tx's destructor)
+            }
+            continue;
+        }
+        db.exec("SAVEPOINT op");
+        try {
+            batch[i].run(db);
+            db.exec("RELEASE op");
+        } catch (...) {
+            outcomes[i] = std::current_exception();
+            db.exec("ROLLBACK TO op");
+            db.exec("RELEASE op");
+        }
+    }
+    tx.commit();
+    return true;
+}
+
 void store::writer_loop() {
     SQLite::Database& db = *writer_db_;
+    // Finalized when the loop ends, before the connection closes.
+    statements cache(db);
+    writer_statements = &cache;
+    std::vector<pending> batch;
+    std::vector<std::exception_ptr> outcomes;
     for (;;) {
-        std::deque<pending> batch;
+        batch.clear();  // keeps its capacity: it becomes the next queue
         {
             std::unique_lock lk(queue_mutex_);
             queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // stopping and drained
+            if (queue_.empty()) break;  // stopping and drained
             batch.swap(queue_);
         }
-        std::vector<std::exception_ptr> outcomes(batch.size());
+        outcomes.assign(batch.size(), nullptr);
         std::exception_ptr commit_error;
         try {
-            SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-            for (std::size_t i = 0; i < batch.size(); ++i) {
-                db.exec("SAVEPOINT op");
-                try {
-                    batch[i].run(db);
-                    db.exec("RELEASE op");
-                } catch (...) {
-                    outcomes[i] = std::current_exception();
-                    db.exec("ROLLBACK TO op");
-                    db.exec("RELEASE op");
-                }
-            }
-            tx.commit();
+            // Optimistic: the whole batch in one transaction, no savepoints. Only when a write
+            // throws is it rolled back and run again with a savepoint per write, so that the one
+            // failing write does not undo the others.
+            if (!run_batch(batch, outcomes, false)) run_batch(batch, outcomes, true);
             ++commits_;
         } catch (...) {
             commit_error = std::current_exception();
         }
+        // The COMMIT (synchronous=FULL) returned: the batch is on disk.
         for (std::size_t i = 0; i < batch.size(); ++i) batch[i].complete(commit_error ? commit_error : outcomes[i]);
     }
+    writer_statements = nullptr;
 }
 
 boost::asio::awaitable<result<void>> store::insert(std::vector<job> jobs) {
@@ -232,23 +311,25 @@ boost::asio::awaitable<result<void>> store::insert(std::vector<job> jobs) {
 namespace {
 
 void insert_rows(SQLite::Database& db, const std::vector<job>& jobs) {
-    SQLite::Statement ins(db,
-                          "INSERT INTO jobs(id, state, progress, attempts, max_attempts, created_at, updated_at, "
-                          "src_filename, src_bytes, params, idempotency_key) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    stmt ins(db,
+             "INSERT INTO jobs(id, state, progress, attempts, max_attempts, created_at, updated_at, "
+             "src_filename, src_bytes, params, idempotency_key) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     for (const auto& j : jobs) {
-        ins.bind(1, j.id);
-        ins.bind(2, std::string(to_string(j.state)));
-        ins.bind(3, j.progress);
-        ins.bind(4, j.attempts);
-        ins.bind(5, j.max_attempts);
-        ins.bind(6, j.created_at);
-        ins.bind(7, j.updated_at);
-        ins.bind(8, j.source.filename);
-        ins.bind(9, j.source.bytes);
-        ins.bind(10, boost::json::serialize(to_json(j.params)));
-        ins.bind(11);  // NULL: the key lives in the idempotency table
-        ins.exec();
-        ins.reset();
+        const auto state = to_string(j.state);
+        const std::string params = boost::json::serialize(to_json(j.params));
+        ins->bindNoCopy(1, j.id);
+        ins->bind(2, std::string(state));
+        ins->bind(3, j.progress);
+        ins->bind(4, j.attempts);
+        ins->bind(5, j.max_attempts);
+        ins->bind(6, j.created_at);
+        ins->bind(7, j.updated_at);
+        ins->bindNoCopy(8, j.source.filename);
+        ins->bind(9, j.source.bytes);
+        ins->bindNoCopy(10, params);
+        ins->bind(11);  // NULL: the key lives in the idempotency table
+        ins->exec();
+        ins->reset();
     }
 }
 
@@ -260,12 +341,12 @@ boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::ve
             const auto now = now_ms();
             insert_outcome out;
             {
-                SQLite::Statement q(db, "SELECT job_ids, created_at FROM idempotency WHERE key=?");
-                q.bind(1, key);
-                if (q.executeStep()) {
-                    if (q.getColumn(1).getInt64() > now - idempotency_window_ms) {
+                stmt q(db, "SELECT job_ids, created_at FROM idempotency WHERE key=?");
+                q->bind(1, key);
+                if (q->executeStep()) {
+                    if (q->getColumn(1).getInt64() > now - idempotency_window_ms) {
                         out.replayed = true;
-                        out.job_ids = ids_from_json(q.getColumn(0).getString());
+                        out.job_ids = ids_from_json(q->getColumn(0).getString());
                         return out;
                     }
                 }
@@ -276,13 +357,13 @@ boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::ve
                 ids.emplace_back(j.id);
                 out.job_ids.push_back(j.id);
             }
-            SQLite::Statement up(db,
-                                 "INSERT INTO idempotency(key, created_at, job_ids) VALUES(?,?,?) ON CONFLICT(key) "
-                                 "DO UPDATE SET created_at=excluded.created_at, job_ids=excluded.job_ids");
-            up.bind(1, key);
-            up.bind(2, now);
-            up.bind(3, boost::json::serialize(ids));
-            up.exec();
+            stmt up(db,
+                    "INSERT INTO idempotency(key, created_at, job_ids) VALUES(?,?,?) ON CONFLICT(key) "
+                    "DO UPDATE SET created_at=excluded.created_at, job_ids=excluded.job_ids");
+            up->bind(1, key);
+            up->bind(2, now);
+            up->bind(3, boost::json::serialize(ids));
+            up->exec();
             return out;
         });
 }
@@ -290,31 +371,36 @@ boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::ve
 boost::asio::awaitable<result<void>> store::retry_later(std::string id, job_source src, error err, std::int64_t run_after) {
     return write<result<void>>([id = std::move(id), src = std::move(src), err = std::move(err),
                                 run_after](SQLite::Database& db) -> result<void> {
+        int changed = 0;
+        {
+            stmt up(db,
+                    "UPDATE jobs SET state='queued', progress=0, updated_at=?, run_after=?, error_code=?, "
+                    "error_message=?, src_format=?, src_width=?, src_height=? WHERE id=? AND state='processing'");
+            up->bind(1, now_ms());
+            up->bind(2, run_after);
+            up->bind(3, std::string(errc_name(err.code)));
+            up->bindNoCopy(4, err.message);
+            up->bindNoCopy(5, src.format);
+            up->bind(6, src.width);
+            up->bind(7, src.height);
+            up->bindNoCopy(8, id);
+            changed = up->exec();
+        }
+        if (changed == 1) return {};
+        // Not processing: the same refusal as a check before the update would give.
         if (auto refused = check_transition(db, id, job_state::queued)) return *refused;
-        SQLite::Statement up(db,
-                             "UPDATE jobs SET state='queued', progress=0, updated_at=?, run_after=?, error_code=?, "
-                             "error_message=?, src_format=?, src_width=?, src_height=? WHERE id=? AND state='processing'");
-        up.bind(1, now_ms());
-        up.bind(2, run_after);
-        up.bind(3, std::string(errc_name(err.code)));
-        up.bind(4, err.message);
-        up.bind(5, src.format);
-        up.bind(6, src.width);
-        up.bind(7, src.height);
-        up.bind(8, id);
-        if (up.exec() != 1) return error{errc::conflict, "job " + id + " is no longer processing"};
-        return {};
+        return error{errc::conflict, "job " + id + " is no longer processing"};
     });
 }
 
 boost::asio::awaitable<result<void>> store::release(std::string id) {
     return write<result<void>>([id = std::move(id)](SQLite::Database& db) -> result<void> {
-        SQLite::Statement up(db,
-                             "UPDATE jobs SET state='queued', progress=0, attempts=max(attempts - 1, 0), updated_at=? "
-                             "WHERE id=? AND state='processing'");
-        up.bind(1, now_ms());
-        up.bind(2, id);
-        if (up.exec() != 1) return error{errc::conflict, "job " + id + " is no longer processing"};
+        stmt up(db,
+                "UPDATE jobs SET state='queued', progress=0, attempts=max(attempts - 1, 0), updated_at=? "
+                "WHERE id=? AND state='processing'");
+        up->bind(1, now_ms());
+        up->bindNoCopy(2, id);
+        if (up->exec() != 1) return error{errc::conflict, "job " + id + " is no longer processing"};
         return {};
     });
 }
@@ -328,12 +414,14 @@ boost::asio::awaitable<result<store::change>> store::cancel(std::string id) {
         if (j->state == job_state::succeeded || j->state == job_state::failed)
             return error{errc::conflict, "job " + id + " has already " + std::string(to_string(j->state)) +
                                              "; only waiting or running jobs can be cancelled"};
-        SQLite::Statement up(db,
-                             "UPDATE jobs SET state='cancelled', updated_at=?, error_code='cancelled', "
-                             "error_message='cancelled on request', outputs='[]' WHERE id=?");
-        up.bind(1, now_ms());
-        up.bind(2, id);
-        up.exec();
+        {
+            stmt up(db,
+                    "UPDATE jobs SET state='cancelled', updated_at=?, error_code='cancelled', "
+                    "error_message='cancelled on request', outputs='[]' WHERE id=?");
+            up->bind(1, now_ms());
+            up->bindNoCopy(2, id);
+            up->exec();
+        }
         c.now = *load(db, id);
         return c;
     });
@@ -347,12 +435,14 @@ boost::asio::awaitable<result<store::change>> store::retry(std::string id) {
             return error{errc::conflict, "job " + id + " is " + std::string(to_string(j->state)) +
                                              "; only failed or cancelled jobs can be retried"};
         change c{j->state, *j};
-        SQLite::Statement up(db,
-                             "UPDATE jobs SET state='queued', progress=0, attempts=0, run_after=0, updated_at=?, "
-                             "error_code=NULL, error_message=NULL, outputs='[]' WHERE id=?");
-        up.bind(1, now_ms());
-        up.bind(2, id);
-        up.exec();
+        {
+            stmt up(db,
+                    "UPDATE jobs SET state='queued', progress=0, attempts=0, run_after=0, updated_at=?, "
+                    "error_code=NULL, error_message=NULL, outputs='[]' WHERE id=?");
+            up->bind(1, now_ms());
+            up->bindNoCopy(2, id);
+            up->exec();
+        }
         c.now = *load(db, id);
         return c;
     });
@@ -361,46 +451,54 @@ boost::asio::awaitable<result<store::change>> store::retry(std::string id) {
 boost::asio::awaitable<result<int>> store::remove_expired(std::vector<std::string> ids, std::int64_t cutoff,
                                                           std::int64_t now) {
     return write<result<int>>([ids = std::move(ids), cutoff, now](SQLite::Database& db) -> result<int> {
-        SQLite::Statement del(db,
-                              "DELETE FROM jobs WHERE id=? AND state IN ('succeeded', 'failed', 'cancelled') "
-                              "AND updated_at < ?");
         int n = 0;
-        for (const auto& id : ids) {
-            del.bind(1, id);
-            del.bind(2, cutoff);
-            n += del.exec();
-            del.reset();
+        {
+            stmt del(db,
+                     "DELETE FROM jobs WHERE id=? AND state NOT IN ('queued', 'processing') "
+                     "AND updated_at < ?");
+            for (const auto& id : ids) {
+                del->bindNoCopy(1, id);
+                del->bind(2, cutoff);
+                n += del->exec();
+                del->reset();
+            }
         }
-        SQLite::Statement keys(db, "DELETE FROM idempotency WHERE created_at <= ?");
-        keys.bind(1, now - idempotency_window_ms);
-        keys.exec();
+        stmt keys(db, "DELETE FROM idempotency WHERE created_at <= ?");
+        keys->bind(1, now - idempotency_window_ms);
+        keys->exec();
         return n;
     });
 }
 
 boost::asio::awaitable<result<job>> store::start(std::string id) {
     return write<result<job>>([id = std::move(id)](SQLite::Database& db) -> result<job> {
-        if (auto refused = check_transition(db, id, job_state::processing)) return *refused;
-        SQLite::Statement up(db,
-                             "UPDATE jobs SET state='processing', attempts=attempts+1, progress=0, updated_at=? "
-                             "WHERE id=?");
-        up.bind(1, now_ms());
-        up.bind(2, id);
-        up.exec();
-        SQLite::Statement q(db, std::string("SELECT ") + job_columns + " FROM jobs WHERE id=?");
-        q.bind(1, id);
-        q.executeStep();
-        return row_to_job(q);
+        // The update checks the state itself; only when it changes nothing is the state read to say
+        // why. (No RETURNING: SQLite buffers its rows in an ephemeral table, which costs more
+        // than reading the row again.)
+        int changed = 0;
+        {
+            stmt up(db,
+                    "UPDATE jobs SET state='processing', attempts=attempts+1, progress=0, updated_at=? "
+                    "WHERE id=? AND state='queued'");
+            up->bind(1, now_ms());
+            up->bindNoCopy(2, id);
+            changed = up->exec();
+        }
+        if (changed != 1) {
+            if (auto refused = check_transition(db, id, job_state::processing)) return *refused;
+            return error{errc::internal, "job " + id + " could not be started"};  // unreachable: queued was matched
+        }
+        return *load(db, id);
     });
 }
 
 boost::asio::awaitable<result<void>> store::set_progress(std::string id, int progress) {
     return write<result<void>>([id = std::move(id), progress](SQLite::Database& db) -> result<void> {
-        SQLite::Statement up(db, "UPDATE jobs SET progress=?, updated_at=? WHERE id=? AND state='processing'");
-        up.bind(1, progress);
-        up.bind(2, now_ms());
-        up.bind(3, id);
-        up.exec();
+        stmt up(db, "UPDATE jobs SET progress=?, updated_at=? WHERE id=? AND state='processing'");
+        up->bind(1, progress);
+        up->bind(2, now_ms());
+        up->bindNoCopy(3, id);
+        up->exec();
         return {};
     });
 }
@@ -408,17 +506,23 @@ boost::asio::awaitable<result<void>> store::set_progress(std::string id, int pro
 boost::asio::awaitable<result<void>> store::succeed(std::string id, job_source src, std::vector<job_output> outputs) {
     return write<result<void>>(
         [id = std::move(id), src = std::move(src), outputs = std::move(outputs)](SQLite::Database& db) -> result<void> {
+            // Only a processing job can succeed: the update says so by changing one row; when it
+            // changes none, the current state says why.
+            {
+                const std::string outs = outputs_to_json(outputs);
+                stmt up(db,
+                        "UPDATE jobs SET state='succeeded', progress=100, updated_at=?, error_code=NULL, "
+                        "error_message=NULL, src_format=?, src_width=?, src_height=?, outputs=? "
+                        "WHERE id=? AND state='processing'");
+                up->bind(1, now_ms());
+                up->bindNoCopy(2, src.format);
+                up->bind(3, src.width);
+                up->bind(4, src.height);
+                up->bindNoCopy(5, outs);
+                up->bindNoCopy(6, id);
+                if (up->exec() == 1) return {};
+            }
             if (auto refused = check_transition(db, id, job_state::succeeded)) return *refused;
-            SQLite::Statement up(db,
-                                 "UPDATE jobs SET state='succeeded', progress=100, updated_at=?, error_code=NULL, "
-                                 "error_message=NULL, src_format=?, src_width=?, src_height=?, outputs=? WHERE id=?");
-            up.bind(1, now_ms());
-            up.bind(2, src.format);
-            up.bind(3, src.width);
-            up.bind(4, src.height);
-            up.bind(5, outputs_to_json(outputs));
-            up.bind(6, id);
-            up.exec();
             return {};
         });
 }
@@ -426,18 +530,20 @@ boost::asio::awaitable<result<void>> store::succeed(std::string id, job_source s
 boost::asio::awaitable<result<void>> store::fail(std::string id, job_source src, error err) {
     return write<result<void>>(
         [id = std::move(id), src = std::move(src), err = std::move(err)](SQLite::Database& db) -> result<void> {
+            {
+                stmt up(db,
+                        "UPDATE jobs SET state='failed', updated_at=?, error_code=?, error_message=?, "
+                        "src_format=?, src_width=?, src_height=? WHERE id=? AND state='processing'");
+                up->bind(1, now_ms());
+                up->bind(2, std::string(errc_name(err.code)));
+                up->bindNoCopy(3, err.message);
+                up->bindNoCopy(4, src.format);
+                up->bind(5, src.width);
+                up->bind(6, src.height);
+                up->bindNoCopy(7, id);
+                if (up->exec() == 1) return {};
+            }
             if (auto refused = check_transition(db, id, job_state::failed)) return *refused;
-            SQLite::Statement up(db,
-                                 "UPDATE jobs SET state='failed', updated_at=?, error_code=?, error_message=?, "
-                                 "src_format=?, src_width=?, src_height=? WHERE id=?");
-            up.bind(1, now_ms());
-            up.bind(2, std::string(errc_name(err.code)));
-            up.bind(3, err.message);
-            up.bind(4, src.format);
-            up.bind(5, src.width);
-            up.bind(6, src.height);
-            up.bind(7, id);
-            up.exec();
             return {};
         });
 }
@@ -484,10 +590,10 @@ void store::put_meta(SQLite::Database& db, const std::string& key, const std::st
 
 std::optional<job> store::get(const std::string& id) {
     std::lock_guard lk(reader_mutex_);
-    SQLite::Statement q(*reader_db_, std::string("SELECT ") + job_columns + " FROM jobs WHERE id=?");
-    q.bind(1, id);
-    if (!q.executeStep()) return std::nullopt;
-    return row_to_job(q);
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT " QT_JOB_COLUMNS " FROM jobs WHERE id=?");
+    q->bind(1, id);
+    if (!q->executeStep()) return std::nullopt;
+    return row_to_job(*q);
 }
 
 list_page store::list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before) {
@@ -511,60 +617,58 @@ list_page store::list(std::optional<job_state> state, int limit, std::optional<s
 
 std::vector<std::string> store::due(std::int64_t now, int limit) {
     std::lock_guard lk(reader_mutex_);
-    SQLite::Statement q(*reader_db_,
-                        "SELECT id FROM jobs WHERE state='queued' AND run_after <= ? ORDER BY seq LIMIT ?");
-    q.bind(1, now);
-    q.bind(2, limit);
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT id FROM jobs WHERE state='queued' AND run_after <= ? ORDER BY seq LIMIT ?");
+    q->bind(1, now);
+    q->bind(2, limit);
     std::vector<std::string> out;
-    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    while (q->executeStep()) out.push_back(q->getColumn(0).getString());
     return out;
 }
 
 std::optional<std::int64_t> store::next_due_after(std::int64_t now) {
     std::lock_guard lk(reader_mutex_);
-    SQLite::Statement q(*reader_db_, "SELECT min(run_after) FROM jobs WHERE state='queued' AND run_after > ?");
-    q.bind(1, now);
-    if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;
-    return q.getColumn(0).getInt64();
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT min(run_after) FROM jobs WHERE state='queued' AND run_after > ?");
+    q->bind(1, now);
+    if (!q->executeStep() || q->getColumn(0).isNull()) return std::nullopt;
+    return q->getColumn(0).getInt64();
 }
 
 std::vector<std::string> store::expired(std::int64_t cutoff, int limit) {
     std::lock_guard lk(reader_mutex_);
-    SQLite::Statement q(*reader_db_,
-                        "SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at < ? "
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT id FROM jobs WHERE state NOT IN ('queued', 'processing') AND updated_at < ? "
                         "ORDER BY updated_at LIMIT ?");
-    q.bind(1, cutoff);
-    q.bind(2, limit);
+    q->bind(1, cutoff);
+    q->bind(2, limit);
     std::vector<std::string> out;
-    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    while (q->executeStep()) out.push_back(q->getColumn(0).getString());
     return out;
 }
 
 std::optional<std::vector<std::string>> store::idempotent_jobs(const std::string& key, std::int64_t now) {
     std::lock_guard lk(reader_mutex_);
-    SQLite::Statement q(*reader_db_, "SELECT job_ids FROM idempotency WHERE key=? AND created_at > ?");
-    q.bind(1, key);
-    q.bind(2, now - idempotency_window_ms);
-    if (!q.executeStep()) return std::nullopt;
-    return ids_from_json(q.getColumn(0).getString());
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT job_ids FROM idempotency WHERE key=? AND created_at > ?");
+    q->bind(1, key);
+    q->bind(2, now - idempotency_window_ms);
+    if (!q->executeStep()) return std::nullopt;
+    return ids_from_json(q->getColumn(0).getString());
 }
 
 std::vector<std::pair<std::int64_t, std::string>> store::queued_after(std::int64_t after, int limit) {
     std::lock_guard lk(reader_mutex_);
-    SQLite::Statement q(*reader_db_, "SELECT seq, id FROM jobs WHERE state='queued' AND seq > ? ORDER BY seq LIMIT ?");
-    q.bind(1, after);
-    q.bind(2, limit);
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT seq, id FROM jobs WHERE state='queued' AND seq > ? ORDER BY seq LIMIT ?");
+    q->bind(1, after);
+    q->bind(2, limit);
     std::vector<std::pair<std::int64_t, std::string>> out;
-    while (q.executeStep()) out.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
+    while (q->executeStep()) out.emplace_back(q->getColumn(0).getInt64(), q->getColumn(1).getString());
     return out;
 }
 
 std::int64_t store::count(job_state state) {
     std::lock_guard lk(reader_mutex_);
-    SQLite::Statement q(*reader_db_, "SELECT count(*) FROM jobs WHERE state=?");
-    q.bind(1, std::string(to_string(state)));
-    q.executeStep();
-    return q.getColumn(0).getInt64();
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT count(*) FROM jobs WHERE state=?");
+    q->bind(1, std::string(to_string(state)));
+    q->executeStep();
+    return q->getColumn(0).getInt64();
 }
 
 }  // namespace quickthumb

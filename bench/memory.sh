@@ -1,50 +1,22 @@
 #!/usr/bin/env bash
-# Memory under a large backlog (issue 4): accepted jobs wait in SQLite, the channel is a bounded
-# hand-off, so N waiting jobs must cost next to nothing in RAM. One JSON line per figure:
+# Memory (issues 4 and 6). Accepted jobs wait in SQLite and the channel is a bounded hand-off, so
+# N waiting jobs must cost next to nothing in RAM. One JSON line per figure:
 #   rss_idle_kib            `serve --workers 0` just started, nothing queued (VmRSS; VmHWM beside it)
+#   rss_under_load_kib      peak RSS (VmHWM) of a service with its workers on (one per core) under
+#                           wrk's upload of the 600x450 JPEG at 256 connections for 10 s
 #   uploads_per_s           N small uploads (curl, 16 in parallel), no worker running
 #   rss_backlog_kib         the same process with N/2, then N jobs waiting (counted through the API), and
 #                           its growth over idle: the part that grows with the backlog is the difference
 #   rss_start_backlog_kib   a fresh `--workers 0` start over the N waiting jobs (the recovery path)
 #   drain_jobs_per_s        a start with workers; time until nothing is queued or processing
-# Usage: bench/backlog.sh [N]   (N defaults to 10000; QT_BIN=path picks the binary, default a release
-# build: cmake --preset release && cmake --build --preset release)
+# Usage: bench/memory.sh [N]   (N defaults to 10000; QT_BIN picks the binary)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SHARED="$ROOT/../shared"
-BIN="${QT_BIN:-$ROOT/build/release/quickthumb}"
-SRC_IMG="$SHARED/testdata/images/exif/Landscape_1.jpg"
+source "$ROOT/bench/lib.sh"
+need curl jq wrk
 N="${1:-10000}"
 WORKERS="${QT_BENCH_WORKERS:-$(nproc)}"
-[[ -x "$BIN" ]] || { echo "build first: cmake --preset release && cmake --build --preset release (or set QT_BIN)" >&2; exit 1; }
-[[ -f "$SRC_IMG" ]] || { echo "needs $SRC_IMG (../shared beside the repo)" >&2; exit 1; }
-for tool in curl jq; do command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$tool" >/dev/null; done
-WORK="$(mktemp -d /tmp/qt-backlog.XXXXXX)"
-PID=""
-cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
 
-# start WORKERS: runs the service on a free port over $WORK/data, sets PID and URL.
-start() {
-  : >"$WORK/log"
-  "$BIN" serve --bind 127.0.0.1 --port 0 --data "$WORK/data" --workers "$1" --max-backlog $((N * 2)) --log-level warn --shutdown-grace 5 \
-    >"$WORK/log" 2>&1 &
-  PID=$!
-  URL=""
-  for _ in $(seq 600); do
-    URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$WORK/log" | head -1 || true)
-    [[ -n "$URL" ]] && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  [[ -n "$URL" ]] || { cat "$WORK/log"; exit 1; }
-}
-stop() { kill -TERM "$PID"; wait "$PID" || true; PID=""; }
-# ratio A B [DIGITS]: A/B as a JSON number; since T0 T1: seconds between two `date +%s.%N`.
-ratio() { awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN { printf "%.*f", d, (b > 0 ? a / b : 0) }'; }
-since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rss_kib() { awk '/VmRSS/{print $2}' "/proc/$PID/status"; }
-hwm_kib() { awk '/VmHWM/{print $2}' "/proc/$PID/status"; }
 # count STATE: jobs in that state, through the paginated list.
 count() {
   local n=0 cursor="" page
@@ -58,12 +30,18 @@ count() {
 }
 any() { [[ "$(curl -sf "$URL/api/v1/jobs?state=$1&limit=1" | jq '.jobs | length')" != 0 ]]; }
 
+start "$WORKERS" --max-backlog 1000000
+WRK_FILE="$IMG" wrk -t2 -c256 -d10s -s "$POST_LUA" "$URL/api/v1/jobs" >"$WORK/wrk.out"
+echo "{\"system\":\"quickthumb\",\"figure\":\"rss_under_load_kib\",\"value\":$(hwm_kib),\"workers\":$WORKERS,\"connections\":256,\"uploads_per_s\":$(awk '/Requests\/sec/{print $2}' "$WORK/wrk.out")}"
+stop
+DATA="$WORK/data-backlog"
+
 # A small job: a 320 px JPEG (~20 KB) made by the service's own engine, one 64 px thumbnail.
-"$BIN" thumb "$SRC_IMG" -s 320 -o "$WORK/small_%s.jpg" >/dev/null
+"$BIN" thumb "$IMG" -s 320 -o "$WORK/small_%s.jpg" >/dev/null
 IMG="$WORK/small_Landscape_1.jpg"
 img_bytes=$(stat -c %s "$IMG")
 
-start 0
+start 0 --max-backlog $((N * 2))
 rss_idle=$(rss_kib); hwm_idle=$(hwm_kib)
 echo "{\"system\":\"quickthumb\",\"figure\":\"rss_idle_kib\",\"value\":$rss_idle,\"hwm_kib\":$hwm_idle,\"workers\":0}"
 
@@ -102,7 +80,7 @@ echo "{\"system\":\"quickthumb\",\"figure\":\"uploads_per_s\",\"value\":$(ratio 
 stop
 
 # The recovery path: a fresh process over the same N waiting jobs.
-start 0
+start 0 --max-backlog $((N * 2))
 rss=$(rss_kib); hwm=$(hwm_kib)
 waiting=$(count queued)
 echo "{\"system\":\"quickthumb\",\"figure\":\"rss_start_backlog_kib\",\"value\":$rss,\"hwm_kib\":$hwm,\"waiting\":$waiting,\"idle_rss_kib\":$rss_idle}"
@@ -110,7 +88,7 @@ stop
 
 # Drain: a start with workers; time from the start until nothing is queued or processing.
 t0=$(date +%s.%N)
-start "$WORKERS"
+start "$WORKERS" --max-backlog $((N * 2))
 while any queued || any processing; do sleep 0.05; done
 t1=$(date +%s.%N)
 rss=$(rss_kib); hwm=$(hwm_kib)
