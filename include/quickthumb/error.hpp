@@ -35,7 +35,16 @@ enum class errc {
     // job life
     cancelled,             // stopped on request (DELETE) or at shutdown
     interrupted,           // the service died during every attempt (a poison image?)
+    // Access and abuse (issue 7)
+    unauthorized,          // no or wrong API token
+    forbidden,             // e.g. a cross-origin request from an origin not allowed
+    rate_limited,          // this client sent more uploads than its rate allows
+    too_many_connections,  // the connection cap (global or this client's) is reached
+    uri_too_long,
+    header_too_large,      // the request header is over the size or field-count limit
 };
+// The last errc: loops over every code end here (keep it the last one above).
+inline constexpr errc errc_last = errc::header_too_large;
 
 // Whether a job failing with this code may succeed if run again: I/O trouble, a full disk, a
 // timeout, a bug's exception. Broken or unsupported images fail at once.

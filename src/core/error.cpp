@@ -40,6 +40,12 @@ std::string_view errc_name(errc e) noexcept {
         case errc::timeout: return "timeout";
         case errc::cancelled: return "cancelled";
         case errc::interrupted: return "interrupted";
+        case errc::unauthorized: return "unauthorized";
+        case errc::forbidden: return "forbidden";
+        case errc::rate_limited: return "rate_limited";
+        case errc::too_many_connections: return "too_many_connections";
+        case errc::uri_too_long: return "uri_too_long";
+        case errc::header_too_large: return "header_too_large";
     }
     return "internal";
 }

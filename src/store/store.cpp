@@ -67,7 +67,7 @@ const char* const migrations[] = {
 constexpr const char* job_columns = QT_JOB_COLUMNS;
 
 errc errc_from_name(std::string_view name) {
-    for (int i = 0; i <= static_cast<int>(errc::interrupted); ++i)  // the last errc
+    for (int i = 0; i <= static_cast<int>(errc_last); ++i)
         if (errc_name(static_cast<errc>(i)) == name) return static_cast<errc>(i);
     return errc::internal;
 }
