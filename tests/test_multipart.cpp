@@ -1,6 +1,7 @@
 #include "quickthumb/multipart.hpp"
 
 #include <catch2/catch.hpp>
+#include "support/catch_result.hpp"
 #include <random>
 
 using namespace quickthumb;
@@ -186,4 +187,58 @@ TEST_CASE("multipart: a large part streams through with bounded buffering", "[mu
     CHECK(p.done());
     CHECK(total == big.size());
     CHECK(largest_piece <= 65536 + boundary.size() + 4);
+}
+
+TEST_CASE("multipart: boundary_of tells a wrong type from a broken boundary", "[multipart]") {
+    auto ok = multipart::boundary_of("multipart/form-data; boundary=abc");
+    REQUIRE(ok);
+    CHECK(*ok == "abc");
+    auto code = [](std::string_view ct) {
+        auto r = multipart::boundary_of(ct);
+        return r ? errc::ok : r.error().code;
+    };
+    // Not multipart, or no boundary: the media type is the problem (415).
+    CHECK(code("text/plain") == errc::unsupported_media_type);
+    CHECK(code("application/json") == errc::unsupported_media_type);
+    CHECK(code("multipart/form-data") == errc::unsupported_media_type);
+    CHECK(code("multipart/form-data; boundary=") == errc::unsupported_media_type);
+    // A boundary that is there but broken: the request is malformed (400), with a reason.
+    CHECK(code("multipart/form-data; boundary=" + std::string(70, 'x')) == errc::ok);
+    auto long_one = multipart::boundary_of("multipart/form-data; boundary=" + std::string(71, 'x'));
+    REQUIRE_FALSE(long_one);
+    CHECK(long_one.error().code == errc::bad_request);
+    CHECK_THAT(long_one.error().message, Catch::Contains("70 characters"));
+    CHECK(code("multipart/form-data; boundary=\"ab\x01" "c\"") == errc::bad_request);
+    CHECK(code("multipart/form-data; boundary=\"abc \"") == errc::bad_request);
+}
+
+TEST_CASE("multipart: broken parts are refused with a clear reason", "[multipart]") {
+    auto body_with = [](std::string headers) {
+        return "--" + boundary + "\r\n" + headers + "\r\n\r\ndata\r\n--" + boundary + "--\r\n";
+    };
+    // A header line that is not "Name: value" (garbage where the part's headers should be).
+    auto o1 = parse(boundary, body_with("Content-Disposition: form-data; name=\"a\"\r\n\x01\x02garbage"), {});
+    CHECK(o1.failed);
+    CHECK_THAT(o1.message, Catch::Contains("not 'Name: value'"));
+    // A nested multipart body inside a part.
+    auto o2 = parse(boundary,
+                    body_with("Content-Disposition: form-data; name=\"file\"\r\nContent-Type: multipart/mixed; boundary=in"),
+                    {});
+    CHECK(o2.failed);
+    CHECK_THAT(o2.message, Catch::Contains("nested multipart"));
+    // No part headers at all.
+    auto o3 = parse(boundary, "--" + boundary + "\r\n\r\ndata\r\n--" + boundary + "--\r\n", {});
+    CHECK(o3.failed);
+    CHECK_THAT(o3.message, Catch::Contains("Content-Disposition"));
+}
+
+TEST_CASE("multipart: started tells whether the boundary ever appeared", "[multipart]") {
+    parser never(boundary, {});
+    REQUIRE_FALSE(never.feed("this body never mentions the boundary\r\n--other--\r\n"));
+    CHECK_FALSE(never.started());
+    CHECK_FALSE(never.done());
+    parser seen(boundary, {[](const multipart::part_header&) {}, [](std::string_view) {}, [] {}});
+    REQUIRE_FALSE(seen.feed("--" + boundary + "\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx"));
+    CHECK(seen.started());
+    CHECK_FALSE(seen.done());
 }

@@ -43,6 +43,10 @@ struct serve_config {
     bool keep_uploads = false;
     // Redis mirror: a pending entry idle this long belongs to a consumer presumed dead.
     std::chrono::milliseconds redis_claim_idle{60'000};
+    // Hostile clients: the whole request header must arrive within header_timeout (also the
+    // keep-alive idle limit); a body may pause at most body_timeout between reads.
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds body_timeout{30'000};
 };
 
 // `quickthumb thumb IN... [-s SIZE] [-o PATTERN] [--fit F] [--quality Q] [--enlarge] [--jobs N]`.

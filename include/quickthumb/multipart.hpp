@@ -17,6 +17,11 @@ namespace quickthumb::multipart {
 // (quoted or not). Empty optional when the type is not multipart/form-data or has no boundary.
 std::optional<std::string> boundary_from_content_type(std::string_view content_type);
 
+// The same, saying what is wrong: unsupported_media_type when the type is not multipart/form-data
+// or has no boundary; bad_request when the boundary breaks RFC 2046 (over 70 characters, or a
+// character outside its set).
+result<std::string> boundary_of(std::string_view content_type);
+
 struct part_header {
     std::string name;                     // Content-Disposition name=
     std::optional<std::string> filename;  // Content-Disposition filename=, if any
@@ -45,6 +50,8 @@ public:
 
     // True once the closing boundary (--boundary--) has been seen.
     bool done() const noexcept;
+    // True once the first boundary has been seen (false: it never appeared in the body).
+    bool started() const noexcept;
 
     // A message for the last error ("missing closing boundary", "part header too large", ...).
     const std::string& error_message() const noexcept { return error_message_; }
@@ -52,7 +59,8 @@ public:
 private:
     enum class state { preamble, after_boundary, headers, data, epilogue, failed };
     boost::system::error_code fail(std::string msg);
-    bool parse_headers(std::string_view block);
+    // The part's headers; an error message when they are malformed.
+    std::optional<std::string> parse_headers(std::string_view block);
 
     std::string delimiter_;  // "\r\n--" + boundary
     std::boyer_moore_horspool_searcher<std::string::const_iterator> searcher_;

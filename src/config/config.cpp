@@ -39,7 +39,7 @@ T parse_int(std::string_view flag, std::string_view text, T lo, T hi) {
 const std::vector<std::string_view> serve_flags = {
     "bind", "port", "data", "workers", "queue-capacity", "max-backlog", "max-upload", "max-pixels",
     "redis", "api-token", "log-level", "shutdown-grace", "max-attempts", "job-timeout", "retention",
-    "keep-uploads", "redis-claim-idle"};
+    "keep-uploads", "redis-claim-idle", "header-timeout", "body-timeout"};
 // Flags that may stand alone (`--keep-uploads` means true).
 const std::vector<std::string_view> bool_flags = {"keep-uploads"};
 
@@ -94,6 +94,10 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
         c.keep_uploads = parse_bool(flag, v);
     } else if (flag == "redis-claim-idle") {
         c.redis_claim_idle = parse_duration(flag, v);
+    } else if (flag == "header-timeout" || flag == "body-timeout") {
+        auto d = parse_duration(flag, v);
+        if (d.count() < 1) throw config_error("--" + std::string(flag) + ": must be at least 1ms");
+        (flag == "header-timeout" ? c.header_timeout : c.body_timeout) = d;
     }
 }
 
@@ -318,6 +322,9 @@ serve flags (each also read from QUICKTHUMB_<NAME>, e.g. QUICKTHUMB_PORT; flags 
   --redis URL             mirror the queue to a Redis Stream, e.g. redis://127.0.0.1:6379/0
   --redis-claim-idle DURATION  another instance's pending Redis entry idle this long is
                           claimed and its job re-run (default 60s)
+  --header-timeout DURATION  the whole request header must arrive within this, also the
+                          keep-alive idle limit (default 10s); slow clients are closed
+  --body-timeout DURATION the longest pause while a request body arrives (default 30s)
   --log-level LEVEL       debug, info, warn or error (default info)
 )";
 }

@@ -20,13 +20,12 @@ namespace bhttp = boost::beast::http;
 using header_parser = bhttp::request_parser<bhttp::empty_body>;
 using request_header = bhttp::request<bhttp::empty_body>;
 
-// Deadlines for each I/O step.
-inline constexpr std::chrono::seconds header_timeout{30};
+// Deadlines for each I/O step (the header's and the body's come from --header-timeout and
+// --body-timeout: svc.cfg).
 // After the last answer on a connection: how long, and how much, of a refused body is still read
 // and dropped so that the client sees the answer instead of a reset.
 inline constexpr std::chrono::seconds linger_time{5};
 inline constexpr std::uint64_t max_linger_bytes = 64ull << 20;
-inline constexpr std::chrono::seconds body_read_timeout{30};
 inline constexpr std::chrono::seconds write_timeout{30};
 
 // Headers every answer carries: a strict Content-Security-Policy (the page loads only its own

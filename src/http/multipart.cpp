@@ -60,11 +60,26 @@ std::vector<std::pair<std::string, std::string>> header_params(std::string_view 
 }  // namespace
 
 std::optional<std::string> boundary_from_content_type(std::string_view content_type) {
+    auto b = boundary_of(content_type);
+    return b ? std::optional(*b) : std::nullopt;
+}
+
+result<std::string> boundary_of(std::string_view content_type) {
     auto type = lower(trim(content_type.substr(0, content_type.find(';'))));
-    if (type != "multipart/form-data") return std::nullopt;
-    for (auto& [k, v] : header_params(content_type))
-        if (k == "boundary" && !v.empty() && v.size() <= 70) return v;
-    return std::nullopt;
+    if (type != "multipart/form-data") return error{errc::unsupported_media_type, "not multipart/form-data"};
+    for (auto& [k, v] : header_params(content_type)) {
+        if (k != "boundary" || v.empty()) continue;
+        if (v.size() > 70)
+            return error{errc::bad_request, "the multipart boundary is longer than 70 characters (RFC 2046)"};
+        // Lenient on RFC 2046's character set (clients quote others), but never a control or
+        // non-ASCII byte, and never a space at the end.
+        for (char c : v)
+            if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+                return error{errc::bad_request, "the multipart boundary holds a control or non-ASCII character"};
+        if (v.back() == ' ') return error{errc::bad_request, "the multipart boundary ends in a space"};
+        return v;
+    }
+    return error{errc::unsupported_media_type, "multipart/form-data without a boundary parameter"};
 }
 
 parser::parser(std::string boundary, callbacks cb, std::size_t max_header_bytes)
@@ -76,6 +91,8 @@ parser::parser(std::string boundary, callbacks cb, std::size_t max_header_bytes)
 
 bool parser::done() const noexcept { return state_ == state::epilogue; }
 
+bool parser::started() const noexcept { return state_ != state::preamble; }
+
 boost::system::error_code parser::fail(std::string msg) {
     state_ = state::failed;
     error_message_ = std::move(msg);
@@ -83,7 +100,7 @@ boost::system::error_code parser::fail(std::string msg) {
     return make_error_code(errc::bad_request);
 }
 
-bool parser::parse_headers(std::string_view block) {
+std::optional<std::string> parser::parse_headers(std::string_view block) {
     part_header h;
     bool has_disposition = false;
     while (!block.empty()) {
@@ -91,7 +108,7 @@ bool parser::parse_headers(std::string_view block) {
         std::string_view line = block.substr(0, eol);
         block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
         auto colon = line.find(':');
-        if (colon == std::string_view::npos) return false;
+        if (colon == std::string_view::npos || colon == 0) return "a part header line is not 'Name: value'";
         const std::string name = lower(trim(line.substr(0, colon)));
         const std::string_view value = trim(line.substr(colon + 1));
         if (name == "content-disposition") {
@@ -102,11 +119,13 @@ bool parser::parse_headers(std::string_view block) {
             }
         } else if (name == "content-type") {
             h.content_type = std::string(value);
+            // RFC 7578 dropped multipart/mixed inside form-data: a nested body is refused, not stored.
+            if (lower(value).starts_with("multipart/")) return "nested multipart parts are not supported";
         }
     }
-    if (!has_disposition || h.name.empty()) return false;
+    if (!has_disposition || h.name.empty()) return "a part has no Content-Disposition header with a name";
     if (cb_.on_part_begin) cb_.on_part_begin(h);
-    return true;
+    return std::nullopt;
 }
 
 boost::system::error_code parser::feed(std::string_view chunk) {
@@ -171,8 +190,7 @@ boost::system::error_code parser::feed(std::string_view chunk) {
                     break;
                 }
                 if (end - pos > max_header_bytes_) return fail("part header too large");
-                if (!parse_headers(buf.substr(pos, end - pos)))
-                    return fail("a part has no Content-Disposition header with a name");
+                if (auto bad = parse_headers(buf.substr(pos, end - pos))) return fail(std::move(*bad));
                 pos = end + 4;
                 state_ = state::data;
                 break;

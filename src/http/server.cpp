@@ -25,6 +25,8 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::size_t max_header_bytes = 16 * 1024;
+constexpr std::size_t max_header_fields = 100;
+constexpr std::size_t max_target_bytes = 8 * 1024;
 constexpr std::uint64_t max_small_body = 64 * 1024;  // bodies of non-upload requests
 
 // Splits "/a/b/c" into {"a","b","c"}.
@@ -199,6 +201,33 @@ asio::awaitable<bhttp::message_generator> route(services& svc, const request_hea
                              "no route for " + std::string(req.method_string()) + " " + std::string(path));
 }
 
+// A header that parsed but is still refused: an overlong URL, too many fields, a method or a
+// version this server does not speak (an HTTP/2 preface is "PRI * HTTP/2.0").
+std::optional<error> refuse_header(const request_header& req) {
+    if (req.target().size() > max_target_bytes)
+        return error{errc::uri_too_long, "the URL is longer than " + std::to_string(max_target_bytes) + " bytes"};
+    if (std::distance(req.begin(), req.end()) > static_cast<std::ptrdiff_t>(max_header_fields))
+        return error{errc::header_too_large,
+                     "the request has more than " + std::to_string(max_header_fields) + " header fields"};
+    if (req.method() == bhttp::verb::unknown)
+        return error{errc::bad_request, "unknown method '" + std::string(req.method_string()).substr(0, 32) + "'"};
+    if (req.version() != 10 && req.version() != 11)
+        return error{errc::bad_request, "only HTTP/1.0 and HTTP/1.1 are spoken here"};
+    return std::nullopt;
+}
+
+// Why a header read failed, as the answer's error: past the size limit it is the URL's fault when
+// the request line alone is longer than a URL may be. The parser consumes the request line once it
+// has it whole (then `target` is set); before that, `got` (what was buffered) starts with it.
+error header_failure(beast::error_code ec, std::string_view target, std::string_view got) {
+    if (ec != bhttp::error::header_limit) return error{errc::bad_request, "malformed HTTP request: " + ec.message()};
+    const auto line = target.empty() ? got.substr(0, got.find("\r\n")) : target;
+    if (line.size() > max_target_bytes)
+        return error{errc::uri_too_long, "the URL is longer than " + std::to_string(max_target_bytes) + " bytes"};
+    return error{errc::header_too_large,
+                 "the request header is larger than " + std::to_string(max_header_bytes) + " bytes"};
+}
+
 bool is_upload(const request_header& req) {
     return req.method() == bhttp::verb::post && path_of(req.target()) == "/api/v1/jobs";
 }
@@ -248,7 +277,7 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
             parser.header_limit(max_header_bytes);
             // Body limits are per route (the upload's is --max-upload); the header read must not judge.
             parser.body_limit(boost::none);
-            stream.expires_after(header_timeout);
+            stream.expires_after(svc.cfg.header_timeout);  // the whole header, however it trickles in
             auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
                 ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
@@ -258,16 +287,14 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
             method_text = "-";
             path_text = "-";
             if (ec) {
-                // Malformed or oversized header: answer 400/431 once, then close.
+                // Malformed or oversized header: answer 400/414/431 once, then close.
                 request_header dummy{bhttp::verb::get, "/", 11};
                 dummy.keep_alive(false);
-                auto status = ec == bhttp::error::header_limit ? bhttp::status::request_header_fields_too_large
-                                                               : bhttp::status::bad_request;
+                const auto why = header_failure(
+                    ec, parser.get().target(), std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
                 stream.expires_after(write_timeout);
-                co_await beast::async_write(stream, error_response(dummy, status, errc::bad_request,
-                                                                   "malformed HTTP request: " + ec.message()),
-                                            asio::as_tuple(asio::use_awaitable));
-                count(static_cast<int>(status));
+                co_await beast::async_write(stream, error_response(dummy, why), asio::as_tuple(asio::use_awaitable));
+                count(static_cast<int>(status_for(why.code)));
                 break;
             }
             const request_header& req = parser.get();
@@ -277,7 +304,12 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                 path_text += (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) ? '_' : c;
             label = route_label(path_of(req.target()), req.method());
             std::optional<bhttp::message_generator> response;
-            if (is_upload(req)) {
+            if (auto refused = refuse_header(req)) {
+                request_header h{req};
+                if (h.version() != 10) h.version(11);  // never answer as "HTTP/2.0"
+                h.keep_alive(false);                   // the body (if any) is not read
+                response.emplace(error_response(h, *refused));
+            } else if (is_upload(req)) {
                 // The handler marks its answer keep_alive(false) whenever the body was not read whole.
                 response.emplace(co_await handle_upload(svc, stream, buffer, parser));
             } else {
@@ -292,20 +324,23 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
                     if (declared && *declared > max_small_body) {
                         bec = bhttp::error::body_limit;
                     } else {
-                        stream.expires_after(body_read_timeout);
+                        stream.expires_after(svc.cfg.body_timeout);
                         auto [rec, rn] = co_await bhttp::async_read(stream, buffer, body_parser,
                                                                     asio::as_tuple(asio::use_awaitable));
                         bec = rec;
                     }
+                    if (bec == beast::error::timeout) break;  // a stalled body: the stream closed the socket
                     if (bec) {
                         request_header h{body_parser.get().base()};
                         h.keep_alive(false);
+                        const bool too_large = bec == bhttp::error::body_limit;
+                        const error why = too_large ? error{errc::payload_too_large,
+                                                            "the request body is larger than " +
+                                                                std::to_string(max_small_body) + " bytes"}
+                                                    : error{errc::bad_request, "malformed request body: " + bec.message()};
                         stream.expires_after(write_timeout);
-                        co_await beast::async_write(stream, error_response(h, bhttp::status::payload_too_large,
-                                                                       errc::payload_too_large,
-                                                                       "request body too large or malformed"),
-                                                    asio::as_tuple(asio::use_awaitable));
-                        count(413);
+                        co_await beast::async_write(stream, error_response(h, why), asio::as_tuple(asio::use_awaitable));
+                        count(static_cast<int>(status_for(why.code)));
                         break;
                     }
                 }

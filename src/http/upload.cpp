@@ -297,11 +297,13 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
     const bool raw = iequals_prefix(media_type(content_type), "image/") ||
                      iequals_prefix(media_type(content_type), "application/octet-stream");
     if (!raw) {
-        boundary = multipart::boundary_from_content_type(content_type);
-        if (!boundary)
+        auto b = multipart::boundary_of(content_type);
+        if (!b && b.error().code == errc::bad_request) co_return refuse(errc::bad_request, b.error().message);
+        if (!b)
             co_return refuse(errc::unsupported_media_type,
-                             "send multipart/form-data with a 'file' field, or a raw image/* body (got Content-Type '" +
-                                 content_type + "')");
+                             "send multipart/form-data with a boundary and a 'file' field, or a raw image/* body (got "
+                             "Content-Type '" + content_type.substr(0, 200) + "')");
+        boundary = std::move(*b);
     }
 
     // The body: into temp files as it arrives.
@@ -336,7 +338,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
     while (!parser.is_done()) {
         parser.get().body().data = chunk.data();
         parser.get().body().size = chunk.size();
-        stream.expires_after(body_read_timeout);
+        stream.expires_after(svc.cfg.body_timeout);
         auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
         if (ec == bhttp::error::need_buffer) ec = {};
         if (ec == bhttp::error::body_limit)
@@ -358,6 +360,9 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         sink.refuse_unless_image(true);  // a raw body shorter than sniff_bytes
         if (sink.failure) co_return error_response(req, *sink.failure);
     }
+    if (mp && !mp->started())
+        co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
+                                 "malformed multipart body: the boundary from Content-Type never appears in it");
     if (mp && !mp->done())
         co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
                                  "malformed multipart body: it ended before the closing boundary");
