@@ -43,6 +43,14 @@ struct serve_config {
     bool keep_uploads = false;
     // Redis mirror: a pending entry idle this long belongs to a consumer presumed dead.
     std::chrono::milliseconds redis_claim_idle{60'000};
+    // Abuse limits: uploads per second per client (0 = off) and the burst allowed above it;
+    // open connections in all and per peer address; X-Forwarded-For names the client only
+    // behind a trusted proxy.
+    double upload_rate = 10;
+    int upload_burst = 60;
+    std::size_t max_connections = 1024;
+    std::size_t max_client_connections = 128;
+    bool trust_proxy = false;
 };
 
 // `quickthumb thumb IN... [-s SIZE] [-o PATTERN] [--fit F] [--quality Q] [--enlarge] [--jobs N]`.
