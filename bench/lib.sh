@@ -21,11 +21,14 @@ cleanup() {
 trap cleanup EXIT
 
 # start WORKERS [FLAG...]: runs the service on a free port over $DATA; sets PID and URL.
+# The bench measures throughput, not the abuse limits: every load comes from 127.0.0.1, so the
+# upload rate limit is off (--upload-rate 0) and one client may open all its connections (wrk
+# uses up to 256).
 start() {
   local workers="$1"; shift
   : >"$WORK/log"
   "$BIN" serve --bind 127.0.0.1 --port 0 --data "$DATA" --workers "$workers" --log-level warn \
-    --shutdown-grace 5 "$@" >"$WORK/log" 2>&1 &
+    --shutdown-grace 5 --upload-rate 0 --max-client-connections 1024 "$@" >"$WORK/log" 2>&1 &
   PID=$!
   URL=""
   for _ in $(seq 600); do

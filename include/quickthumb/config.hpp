@@ -47,6 +47,14 @@ struct serve_config {
     // keep-alive idle limit); a body may pause at most body_timeout between reads.
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds body_timeout{30'000};
+    // Abuse limits: uploads per second per client (0 = off) and the burst allowed above it;
+    // open connections in all and per peer address; X-Forwarded-For names the client only
+    // behind a trusted proxy.
+    double upload_rate = 10;
+    int upload_burst = 60;
+    std::size_t max_connections = 1024;
+    std::size_t max_client_connections = 128;
+    bool trust_proxy = false;
 };
 
 // `quickthumb thumb IN... [-s SIZE] [-o PATTERN] [--fit F] [--quality Q] [--enlarge] [--jobs N]`.

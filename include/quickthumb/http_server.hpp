@@ -22,6 +22,8 @@ class metrics;
 
 namespace quickthumb::http {
 
+struct connection_limits;
+
 // What the handlers use. Owned by the app; outlives the server.
 struct services {
     const serve_config& cfg;
@@ -45,12 +47,15 @@ struct services {
 class server {
 public:
     server(boost::asio::io_context& io, services& svc);
+    ~server();
 
     // Binds and listens; throws (fatal) when it cannot. Returns the bound endpoint (port 0 -> real).
     boost::asio::ip::tcp::endpoint listen(const std::string& address, std::uint16_t port);
     void start();
     // Stops accepting new connections; open ones finish their current request.
     void stop_accepting();
+    // Lowers --max-connections to fit `open_file_limit` with room for files; returns the cap.
+    std::size_t fit_connections_to(std::size_t open_file_limit);
 
 private:
     boost::asio::awaitable<void> accept_loop();
@@ -58,6 +63,7 @@ private:
     boost::asio::io_context& io_;
     services& svc_;
     boost::asio::ip::tcp::acceptor acceptor_;
+    std::shared_ptr<connection_limits> limits_;  // --upload-rate and the connection caps
 };
 
 }  // namespace quickthumb::http

@@ -24,10 +24,26 @@
 
 #include <cstdio>
 #include <memory>
+#include <sys/resource.h>
 
 namespace quickthumb {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
+
+namespace {
+// Connections and files share the open-file limit: the soft limit is raised to the hard one.
+// Returns the limit now in force.
+std::size_t raise_open_file_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlimit want = rl;
+        want.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;  // the kernel may refuse "unlimited"
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? std::size_t(1) << 20 : static_cast<std::size_t>(rl.rlim_cur);
+}
+}  // namespace
 
 int run_service(const serve_config& cfg) {
     log::set_level(cfg.level);
@@ -85,6 +101,10 @@ int run_service(const serve_config& cfg) {
                                       [&workers] { return workers.busy(); }});
     svc.metrics = &meter;
     http::server server(io, svc);
+    const auto open_files = raise_open_file_limit();
+    if (const auto cap = server.fit_connections_to(open_files); cap < cfg.max_connections)
+        log::warn("--max-connections lowered to fit the open-file limit",
+                  "max_connections=" + std::to_string(cap) + " open_file_limit=" + std::to_string(open_files));
 
     auto ep = server.listen(cfg.bind, cfg.port);
     // Caught from here on (asio queues a signal until the wait below): a SIGTERM right after the

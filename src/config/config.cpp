@@ -39,9 +39,10 @@ T parse_int(std::string_view flag, std::string_view text, T lo, T hi) {
 const std::vector<std::string_view> serve_flags = {
     "bind", "port", "data", "workers", "queue-capacity", "max-backlog", "max-upload", "max-pixels",
     "redis", "api-token", "log-level", "shutdown-grace", "max-attempts", "job-timeout", "retention",
-    "keep-uploads", "redis-claim-idle", "header-timeout", "body-timeout"};
+    "keep-uploads", "redis-claim-idle", "header-timeout", "body-timeout", "upload-rate", "upload-burst",
+    "max-connections", "max-client-connections", "trust-proxy"};
 // Flags that may stand alone (`--keep-uploads` means true).
-const std::vector<std::string_view> bool_flags = {"keep-uploads"};
+const std::vector<std::string_view> bool_flags = {"keep-uploads", "trust-proxy"};
 
 bool parse_bool(std::string_view flag, std::string_view v) {
     if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
@@ -98,6 +99,20 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
         auto d = parse_duration(flag, v);
         if (d.count() < 1) throw config_error("--" + std::string(flag) + ": must be at least 1ms");
         (flag == "header-timeout" ? c.header_timeout : c.body_timeout) = d;
+    } else if (flag == "upload-rate") {
+        double r = -1;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), r, std::chars_format::fixed);
+        if (ec != std::errc{} || p != v.data() + v.size() || !(r >= 0 && r <= 1'000'000))
+            throw config_error("--upload-rate: expected uploads per second from 0 (off) to 1000000, e.g. 2.5, got '" + v + "'");
+        c.upload_rate = r;
+    } else if (flag == "upload-burst") {
+        c.upload_burst = parse_int<int>(flag, v, 1, 1'000'000);
+    } else if (flag == "max-connections") {
+        c.max_connections = parse_int<std::size_t>(flag, v, 1, 1'000'000);
+    } else if (flag == "max-client-connections") {
+        c.max_client_connections = parse_int<std::size_t>(flag, v, 1, 1'000'000);
+    } else if (flag == "trust-proxy") {
+        c.trust_proxy = parse_bool(flag, v);
     }
 }
 
@@ -325,6 +340,14 @@ serve flags (each also read from QUICKTHUMB_<NAME>, e.g. QUICKTHUMB_PORT; flags 
   --header-timeout DURATION  the whole request header must arrive within this, also the
                           keep-alive idle limit (default 10s); slow clients are closed
   --body-timeout DURATION the longest pause while a request body arrives (default 30s)
+  --upload-rate R         uploads per second per client, decimal; over it POST /api/v1/jobs
+                          gets 429 with Retry-After (default 10; 0 = no limit)
+  --upload-burst N        uploads a client may make at once above the rate (default 60)
+  --max-connections N     open connections in all; more get 503 and are closed (default 1024,
+                          lowered to fit the open-file limit)
+  --max-client-connections N  open connections per peer IP address (default 128)
+  --trust-proxy           the client is the rightmost X-Forwarded-For address (set only behind
+                          a proxy that appends it); otherwise the header is ignored
   --log-level LEVEL       debug, info, warn or error (default info)
 )";
 }

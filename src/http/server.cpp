@@ -1,4 +1,5 @@
 #include "handlers.hpp"
+#include "rate_limiter.hpp"
 
 #include "quickthumb/job.hpp"
 #include "quickthumb/file_io.hpp"
@@ -11,9 +12,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <charconv>
 #include <cstring>
@@ -22,7 +25,51 @@ namespace quickthumb::http {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+// The server's limits, shared with its sessions: a session frame may outlive the server (the
+// io_context destroys unfinished ones last), and gives its connection back on the way out.
+struct connection_limits {
+    connection_counter connections;
+    std::optional<rate_limiter> uploads;  // none: --upload-rate 0
+    std::size_t refusing = 0;             // refused connections still being answered
+};
+
 namespace {
+
+// Refused connections answered at once; beyond this many they are closed without a word.
+constexpr std::size_t max_refusing = 256;
+constexpr std::chrono::seconds refuse_write_timeout{2};
+
+// An error answer with Retry-After (429 rate_limited, 503 too_many_connections); the connection
+// closes after it.
+bhttp::response<bhttp::string_body> retry_later(unsigned version, errc code, std::string message, long long seconds) {
+    bhttp::response<bhttp::string_body> res{status_for(code), version};
+    res.set(bhttp::field::retry_after, std::to_string(seconds));
+    res.set(bhttp::field::content_type, "application/json");
+    res.keep_alive(false);
+    res.body() = boost::json::serialize(
+                     boost::json::object{{"error", {{"code", errc_name(code)}, {"message", std::move(message)}}}}) +
+                 "\n";
+    security_headers(res);
+    res.prepare_payload();
+    return res;
+}
+
+// A connection's place under the caps, given back when its session ends however it ends.
+class connection_slot {
+public:
+    connection_slot(std::shared_ptr<connection_limits> lim, std::string peer) : lim_(std::move(lim)), peer_(std::move(peer)) {}
+    connection_slot(connection_slot&& o) noexcept : lim_(std::move(o.lim_)), peer_(std::move(o.peer_)) {}
+    connection_slot(const connection_slot&) = delete;
+    connection_slot& operator=(const connection_slot&) = delete;
+    connection_slot& operator=(connection_slot&&) = delete;
+    ~connection_slot() {
+        if (lim_) lim_->connections.close(peer_);
+    }
+
+private:
+    std::shared_ptr<connection_limits> lim_;
+    std::string peer_;
+};
 
 constexpr std::size_t max_header_bytes = 16 * 1024;
 constexpr std::size_t max_header_fields = 100;
@@ -235,14 +282,15 @@ bool is_upload(const request_header& req) {
 // Closing a socket with unread request bytes makes the kernel send a reset, which can destroy the
 // answer (a 413, a 415) before the client reads it. So, like nginx's lingering close: stop sending,
 // then read and drop what the client still sends, for a bounded time and amount.
-asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+asio::awaitable<void> lingering_close(beast::tcp_stream& stream, std::chrono::steady_clock::duration time = linger_time,
+                                      std::uint64_t max_bytes = max_linger_bytes) {
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) co_return;
     std::vector<char> sink(64 * 1024);
-    const auto until = std::chrono::steady_clock::now() + linger_time;
+    const auto until = std::chrono::steady_clock::now() + time;
     std::uint64_t drained = 0;
-    while (drained < max_linger_bytes) {
+    while (drained < max_bytes) {
         const auto left = until - std::chrono::steady_clock::now();
         if (left <= std::chrono::steady_clock::duration::zero()) break;
         stream.expires_after(left);
@@ -252,8 +300,24 @@ asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
     }
 }
 
-// One connection: read a header, route, write the answer; repeat while keep-alive.
-asio::awaitable<void> session(services& svc, tcp::socket socket) {
+// A connection over a cap: 503 without reading a request, a short deadline, then closed.
+asio::awaitable<void> refuse_connection(std::shared_ptr<connection_limits> lim, tcp::socket socket, std::string peer) {
+    if (lim->refusing >= max_refusing) co_return;  // under a flood: the socket just closes
+    ++lim->refusing;
+    log::info("connection refused", "client=" + peer + " status=503 open=" + std::to_string(lim->connections.open()));
+    beast::tcp_stream stream(std::move(socket));
+    stream.expires_after(refuse_write_timeout);
+    auto res = retry_later(11, errc::too_many_connections, "too many open connections; retry shortly", 1);
+    auto [ec, n] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    // A request the client already sent is read and dropped briefly, so the close is no reset.
+    if (!ec) co_await lingering_close(stream, std::chrono::seconds(1), 64 * 1024);
+    --lim->refusing;
+}
+
+// One connection: read a header, route, write the answer; repeat while keep-alive. `peer` is the
+// remote address; the client is that, or the trusted proxy's X-Forwarded-For.
+asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> lim, tcp::socket socket,
+                              std::string peer, connection_slot slot) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     bool keep_alive = true;
@@ -264,11 +328,13 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
     auto began = std::chrono::steady_clock::now();
     // ... and logged, one line each (the path carries the job id where there is one).
     std::string method_text, path_text;
+    std::string client = peer;
     auto count = [&](int status) {
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
         if (log::enabled(log_level::info))
             log::info("request", "method=" + method_text + " path=\"" + path_text + "\" status=" + std::to_string(status) +
-                                     " ms=" + std::to_string(static_cast<long long>(took.count() * 1000)));
+                                     " ms=" + std::to_string(static_cast<long long>(took.count() * 1000)) +
+                                     " client=" + client);
         if (svc.metrics) svc.metrics->observe_request(label, status, took.count());
     };
     try {
@@ -303,12 +369,32 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
             for (char c : path_of(req.target()).substr(0, 256))  // bounded, and safe inside quotes
                 path_text += (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) ? '_' : c;
             label = route_label(path_of(req.target()), req.method());
+            client = peer;
+            if (svc.cfg.trust_proxy) {
+                std::string forwarded;
+                for (const auto& f : req) {
+                    if (!beast::iequals(f.name_string(), "X-Forwarded-For")) continue;
+                    if (!forwarded.empty()) forwarded += ',';
+                    forwarded += f.value();
+                }
+                if (auto c = forwarded_client(forwarded)) client = std::move(*c);
+            }
             std::optional<bhttp::message_generator> response;
-            if (auto refused = refuse_header(req)) {
+            // A header over the limits is refused first; then uploads over the client's rate,
+            // before the body is read.
+            const auto refused = refuse_header(req);
+            rate_limiter::decision quota;
+            if (!refused && is_upload(req) && lim->uploads) quota = lim->uploads->take(client, rate_limiter::clock::now());
+            if (refused) {
                 request_header h{req};
                 if (h.version() != 10) h.version(11);  // never answer as "HTTP/2.0"
                 h.keep_alive(false);                   // the body (if any) is not read
                 response.emplace(error_response(h, *refused));
+            } else if (!quota.allowed) {
+                response.emplace(retry_later(req.version(), errc::rate_limited,
+                                             "too many uploads from " + client + "; retry in " +
+                                                 std::to_string(quota.retry_after_seconds) + " s",
+                                             quota.retry_after_seconds));
             } else if (is_upload(req)) {
                 // The handler marks its answer keep_alive(false) whenever the body was not read whole.
                 response.emplace(co_await handle_upload(svc, stream, buffer, parser));
@@ -384,7 +470,20 @@ asio::awaitable<void> session(services& svc, tcp::socket socket) {
 
 }  // namespace
 
-server::server(asio::io_context& io, services& svc) : io_(io), svc_(svc), acceptor_(io) {}
+server::server(asio::io_context& io, services& svc)
+    : io_(io), svc_(svc), acceptor_(io),
+      limits_(std::make_shared<connection_limits>(
+          connection_limits{connection_counter(svc.cfg.max_connections, svc.cfg.max_client_connections), std::nullopt})) {
+    if (svc.cfg.upload_rate > 0) limits_->uploads.emplace(svc.cfg.upload_rate, svc.cfg.upload_burst);
+}
+
+server::~server() = default;
+
+std::size_t server::fit_connections_to(std::size_t open_file_limit) {
+    const auto cap = connection_cap_for(svc_.cfg.max_connections, open_file_limit);
+    limits_->connections.set_max_total(cap);
+    return cap;
+}
 
 tcp::endpoint server::listen(const std::string& address, std::uint16_t port) {
     tcp::endpoint ep(asio::ip::make_address(address), port);
@@ -407,12 +506,24 @@ asio::awaitable<void> server::accept_loop() {
         auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-            // EMFILE and friends: keep serving the connections we have.
+            // EMFILE and friends: keep serving the connections we have, and pause rather than
+            // spin (the pending connection stays in the backlog until a descriptor frees up).
             log::warn("accept failed", "error=\"" + ec.message() + "\"");
+            asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             continue;
         }
         socket.set_option(tcp::no_delay(true), ec);
-        asio::co_spawn(io_, session(svc_, std::move(socket)), asio::detached);
+        const auto remote = socket.remote_endpoint(ec);
+        if (ec) continue;  // gone already
+        // The caps count the real peer, never a header it could forge.
+        std::string peer = normalized_address(remote.address().to_string());
+        if (!limits_->connections.try_open(peer)) {
+            asio::co_spawn(io_, refuse_connection(limits_, std::move(socket), std::move(peer)), asio::detached);
+            continue;
+        }
+        connection_slot slot(limits_, peer);
+        asio::co_spawn(io_, session(svc_, limits_, std::move(socket), std::move(peer), std::move(slot)), asio::detached);
     }
 }
 

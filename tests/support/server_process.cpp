@@ -64,6 +64,12 @@ void server_process::start(const fs::path& data_dir, std::vector<std::string> ex
     for (std::string a : {std::string(QT_BINARY_PATH), std::string("serve"), std::string("--port"), std::string("0"),
                           std::string("--bind"), std::string("127.0.0.1"), std::string("--data"), data_dir.string()})
         args.push_back(std::move(a));
+    // Tests upload fast from one address: no upload rate limit unless a test asks for one (a
+    // later flag wins).
+    if (options.default_upload_rate_off) {
+        args.push_back("--upload-rate");
+        args.push_back("0");
+    }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -233,10 +239,23 @@ int server_process::stop(int signal) {
 
 http_reply http_request(unsigned short port, const std::string& method, const std::string& target,
                         const std::string& body, const std::map<std::string, std::string>& headers) {
+    return http_request_from({}, port, method, target, body, headers);
+}
+
+tcp::socket connect_from(boost::asio::io_context& io, const std::string& source, unsigned short port) {
+    tcp::socket socket(io);
+    socket.open(tcp::v4());
+    if (!source.empty()) socket.bind(tcp::endpoint(boost::asio::ip::make_address(source), 0));
+    socket.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+    return socket;
+}
+
+http_reply http_request_from(const std::string& source, unsigned short port, const std::string& method,
+                             const std::string& target, const std::string& body,
+                             const std::map<std::string, std::string>& headers) {
     boost::asio::io_context io;
-    beast::tcp_stream stream(io);
+    beast::tcp_stream stream(connect_from(io, source, port));
     stream.expires_after(std::chrono::seconds(30));
-    stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
     bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
     req.set(bhttp::field::host, "127.0.0.1");
     for (const auto& [k, v] : headers) req.set(k, v);

@@ -1,6 +1,9 @@
 #pragma once
 // Black-box helpers: start the real quickthumb binary on a free port with a temporary data
 // directory, talk HTTP to it, kill it.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -39,6 +42,8 @@ struct launch_options {
     bool drain_output = true;
     // How long to wait for the "listening on" line.
     std::chrono::seconds start_timeout{30};
+    // Passes --upload-rate 0 ahead of the test's own arguments (which may turn the limit on).
+    bool default_upload_rate_off = true;
 };
 
 class server_process {
@@ -92,6 +97,14 @@ struct http_reply {
 // One request on a fresh connection (30 s deadline). Throws on connection failure.
 http_reply http_request(unsigned short port, const std::string& method, const std::string& target,
                         const std::string& body = {}, const std::map<std::string, std::string>& headers = {});
+
+// A TCP connection to 127.0.0.1:port from `source` (e.g. "127.0.0.2": another client to the
+// server's per-address limits; empty: any). Throws on failure.
+boost::asio::ip::tcp::socket connect_from(boost::asio::io_context& io, const std::string& source, unsigned short port);
+// http_request from `source`.
+http_reply http_request_from(const std::string& source, unsigned short port, const std::string& method,
+                             const std::string& target, const std::string& body = {},
+                             const std::map<std::string, std::string>& headers = {});
 
 struct form_file {
     std::string field = "file";
