@@ -103,8 +103,10 @@
     show(forgetButton, token !== '');
   }
 
-  /** A 401: ask for a token; say so plainly when the one we sent was refused. */
-  function needToken() {
+  /** A 401 to a request sent with `sent`: ask for a token; say so plainly when the one sent was refused.
+   *  An answer to an older token (one entered since is on its way) is ignored. */
+  function needToken(sent) {
+    if (sent !== token) { pollSoon(0); return; }
     const refused = token !== '';
     tokenMessage.textContent = 'This service needs an access token. Ask whoever runs it.';
     tokenError.textContent = refused ? 'The access token was not accepted. Check it and enter it again.' : '';
@@ -350,6 +352,7 @@
     // Options first: a streaming multipart parser knows them before the file bytes arrive.
     for (const [k, v] of options) data.append(k, v);
     data.append('file', file, file.name);
+    const sent = token;
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       xhr.open('POST', API_JOBS);
@@ -374,7 +377,7 @@
         let body = null;
         try { body = JSON.parse(xhr.responseText); } catch (_) { body = null; }
         if (xhr.status !== 202) {
-          if (xhr.status === 401) needToken();
+          if (xhr.status === 401) needToken(sent);
           const e = body && body.error ? body.error : null;
           const msg = e ? (str(e.message) || str(e.code)) + (e.code && e.message ? ' (' + str(e.code) + ')' : '')
             : (xhr.statusText || 'request failed');
@@ -592,9 +595,10 @@
   /** DELETE (cancel) or POST .../retry; the answer is the job as it is now. */
   async function jobAction(id, action) {
     const url = API_JOBS + '/' + encodeURIComponent(id) + (action === 'retry' ? '/retry' : '');
+    const sent = token;
     try {
       const res = await fetch(url, { method: action === 'retry' ? 'POST' : 'DELETE', headers: withAuth({ Accept: 'application/json' }) });
-      if (res.status === 401) needToken();
+      if (res.status === 401) needToken(sent);
       if (!res.ok) {
         showError((await errorMessage(res)).replace('Upload failed', action === 'retry' ? 'Retry failed' : 'Cancel failed'));
         return;
@@ -702,11 +706,12 @@
     listTimer = null;
     if (inFlight) return;
     inFlight = true;
+    const sent = token;
     try {
       const res = await fetch(listUrl(null), { headers: withAuth({ Accept: 'application/json' }), cache: 'no-store' });
       if (res.status === 401) {
         // No polling until a token is entered: the form's submit polls again.
-        needToken();
+        needToken(sent);
         return;
       }
       if (!res.ok) throw new Error('HTTP ' + res.status);
@@ -726,9 +731,10 @@
   loadMoreButton.addEventListener('click', async () => {
     if (!nextCursor) return;
     loadMoreButton.disabled = true;
+    const sent = token;
     try {
       const res = await fetch(listUrl(nextCursor), { headers: withAuth({ Accept: 'application/json' }), cache: 'no-store' });
-      if (res.status === 401) needToken();
+      if (res.status === 401) needToken(sent);
       if (!res.ok) throw new Error('HTTP ' + res.status);
       const body = await res.json();
       for (const job of body && Array.isArray(body.jobs) ? body.jobs : []) upsertJob(job, false);
