@@ -27,6 +27,12 @@
   const pollStatus = $('poll-status');
   const pollText = $('poll-text');
   const template = $('job-template');
+  const tokenCard = $('token-card');
+  const tokenForm = $('token-form');
+  const tokenInput = $('token-input');
+  const tokenMessage = $('token-message');
+  const tokenError = $('token-error');
+  const forgetButton = $('forget-token');
 
   /** Files chosen by the picker or dropped, in the order they came. */
   let selectedFiles = [];
@@ -76,6 +82,68 @@
   function show(el, on) {
     el.hidden = !on;
   }
+
+  // ---------- access token ----------
+  // A service started with --api-token answers 401 to every API call without it. The token is asked
+  // for once (on the first 401), kept in localStorage, and sent as "Authorization: Bearer" (and as
+  // ?access_token= on the event stream: EventSource cannot send headers).
+
+  const TOKEN_KEY = 'quickthumb.token';
+  let token = '';
+  try { token = localStorage.getItem(TOKEN_KEY) || ''; } catch (_) { token = ''; }
+
+  /** Request headers with the token when there is one. */
+  function withAuth(headers) {
+    const out = Object.assign({}, headers);
+    if (token) out.Authorization = 'Bearer ' + token;
+    return out;
+  }
+
+  function showForget() {
+    show(forgetButton, token !== '');
+  }
+
+  /** A 401 to a request sent with `sent`: ask for a token; say so plainly when the one sent was refused.
+   *  An answer to an older token (one entered since is on its way) is ignored. */
+  function needToken(sent) {
+    if (sent !== token) { pollSoon(0); return; }
+    const refused = token !== '';
+    tokenMessage.textContent = 'This service needs an access token. Ask whoever runs it.';
+    tokenError.textContent = refused ? 'The access token was not accepted. Check it and enter it again.' : '';
+    show(tokenError, refused);
+    const wasHidden = tokenCard.hidden;
+    show(tokenCard, true);
+    if (wasHidden) tokenInput.focus();
+    setPollStatus('error', 'Access token needed');
+  }
+
+  function setToken(value) {
+    token = value;
+    try {
+      if (token) localStorage.setItem(TOKEN_KEY, token);
+      else localStorage.removeItem(TOKEN_KEY);
+    } catch (_) { /* private mode: kept for this page only */ }
+    showForget();
+  }
+
+  tokenForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = tokenInput.value.trim();
+    if (!value) { tokenInput.focus(); return; }
+    setToken(value);
+    tokenInput.value = '';
+    show(tokenCard, false);
+    show(tokenError, false);
+    connectEvents();
+    pollSoon(0);
+  });
+
+  forgetButton.addEventListener('click', () => {
+    setToken('');
+    connectEvents();
+    pollSoon(0);
+  });
+  showForget();
 
   // ---------- file selection and drag & drop ----------
 
@@ -284,10 +352,12 @@
     // Options first: a streaming multipart parser knows them before the file bytes arrive.
     for (const [k, v] of options) data.append(k, v);
     data.append('file', file, file.name);
+    const sent = token;
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       xhr.open('POST', API_JOBS);
       xhr.setRequestHeader('Accept', 'application/json');
+      if (token) xhr.setRequestHeader('Authorization', 'Bearer ' + token);
       xhr.upload.addEventListener('progress', (e) => {
         if (!e.lengthComputable) return;
         const pct = Math.round((100 * e.loaded) / Math.max(e.total, 1));
@@ -307,6 +377,7 @@
         let body = null;
         try { body = JSON.parse(xhr.responseText); } catch (_) { body = null; }
         if (xhr.status !== 202) {
+          if (xhr.status === 401) needToken(sent);
           const e = body && body.error ? body.error : null;
           const msg = e ? (str(e.message) || str(e.code)) + (e.code && e.message ? ' (' + str(e.code) + ')' : '')
             : (xhr.statusText || 'request failed');
@@ -524,8 +595,10 @@
   /** DELETE (cancel) or POST .../retry; the answer is the job as it is now. */
   async function jobAction(id, action) {
     const url = API_JOBS + '/' + encodeURIComponent(id) + (action === 'retry' ? '/retry' : '');
+    const sent = token;
     try {
-      const res = await fetch(url, { method: action === 'retry' ? 'POST' : 'DELETE', headers: { Accept: 'application/json' } });
+      const res = await fetch(url, { method: action === 'retry' ? 'POST' : 'DELETE', headers: withAuth({ Accept: 'application/json' }) });
+      if (res.status === 401) needToken(sent);
       if (!res.ok) {
         showError((await errorMessage(res)).replace('Upload failed', action === 'retry' ? 'Retry failed' : 'Cancel failed'));
         return;
@@ -633,8 +706,14 @@
     listTimer = null;
     if (inFlight) return;
     inFlight = true;
+    const sent = token;
     try {
-      const res = await fetch(listUrl(null), { headers: { Accept: 'application/json' }, cache: 'no-store' });
+      const res = await fetch(listUrl(null), { headers: withAuth({ Accept: 'application/json' }), cache: 'no-store' });
+      if (res.status === 401) {
+        // No polling until a token is entered: the form's submit polls again.
+        needToken(sent);
+        return;
+      }
       if (!res.ok) throw new Error('HTTP ' + res.status);
       const body = await res.json();
       applyJobList(body && Array.isArray(body.jobs) ? body.jobs : []);
@@ -652,8 +731,10 @@
   loadMoreButton.addEventListener('click', async () => {
     if (!nextCursor) return;
     loadMoreButton.disabled = true;
+    const sent = token;
     try {
-      const res = await fetch(listUrl(nextCursor), { headers: { Accept: 'application/json' }, cache: 'no-store' });
+      const res = await fetch(listUrl(nextCursor), { headers: withAuth({ Accept: 'application/json' }), cache: 'no-store' });
+      if (res.status === 401) needToken(sent);
       if (!res.ok) throw new Error('HTTP ' + res.status);
       const body = await res.json();
       for (const job of body && Array.isArray(body.jobs) ? body.jobs : []) upsertJob(job, false);
@@ -675,16 +756,28 @@
     pollSoon(0);
   });
 
+  let events = null;
+  let pollingTimer = null;
+  /** (Re)connects the event stream, with the token as it is now. */
   function connectEvents() {
+    if (events) { events.close(); events = null; }
     if (typeof EventSource !== 'function') {
       // No live events in this browser: fall back to reloading the list every second.
-      setInterval(loadList, POLL_MS);
+      if (!pollingTimer) pollingTimer = setInterval(loadList, POLL_MS);
       setPollStatus('live', 'Live (polling)');
       return;
     }
-    const events = new EventSource('api/v1/events');
+    events = new EventSource('api/v1/events' + (token ? '?access_token=' + encodeURIComponent(token) : ''));
+    const source = events;
     events.addEventListener('open', () => setPollStatus('live', 'Live'));
-    events.addEventListener('error', () => setPollStatus('error', 'Reconnecting…'));
+    events.addEventListener('error', () => {
+      if (source.readyState !== EventSource.CLOSED) { setPollStatus('error', 'Reconnecting…'); return; }
+      // Refused (a 401 closes it for good): the list request says why. Waiting for a token, the
+      // form's submit reconnects; otherwise try again in a while.
+      if (!tokenCard.hidden) return;
+      setPollStatus('error', 'Reconnecting…');
+      setTimeout(() => { if (events === source && tokenCard.hidden) { connectEvents(); pollSoon(0); } }, 3000);
+    });
     events.addEventListener('job', (e) => {
       let job = null;
       try { job = JSON.parse(e.data); } catch (_) { return; }

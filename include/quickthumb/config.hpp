@@ -32,6 +32,11 @@ struct serve_config {
     std::int64_t max_pixels = 100'000'000;
     std::string redis;                   // redis://host:port/db, empty = off
     std::string api_token;
+    // Access (src/http/access.hpp): more API tokens, one a line; a Bearer token for /metrics; the
+    // CORS allow-list, comma-separated exact origins (empty = CORS off).
+    std::filesystem::path api_token_file;
+    std::string metrics_token;
+    std::string cors_origin;
     log_level level = log_level::info;
     int shutdown_grace_seconds = 20;
     // Job life: attempts before a transiently failing job fails for good, how long one attempt

@@ -23,6 +23,7 @@ class metrics;
 namespace quickthumb::http {
 
 struct connection_limits;
+struct access_policy;  // src/http/access.hpp
 
 // What the handlers use. Owned by the app; outlives the server.
 struct services {
@@ -42,6 +43,8 @@ struct services {
     event_bus* events = nullptr;
     // Every request is counted here and GET /metrics renders it; null: the route answers 404.
     quickthumb::metrics* metrics = nullptr;
+    // Tokens and CORS (src/http/access.hpp); null: everything open, CORS off.
+    const access_policy* access = nullptr;
 };
 
 class server {

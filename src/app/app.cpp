@@ -12,6 +12,8 @@
 #include "quickthumb/store.hpp"
 #include "quickthumb/worker_pool.hpp"
 
+#include "http/access.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -47,6 +49,8 @@ std::size_t raise_open_file_limit() {
 
 int run_service(const serve_config& cfg) {
     log::set_level(cfg.level);
+    // Tokens and CORS first: a bad token file is fatal before anything is opened.
+    const http::access_policy access = http::make_access_policy(cfg);
     // Declared before the store so that they outlive it: the store's writer thread may still
     // complete a write (posting to these executors) while it drains in its destructor.
     asio::io_context io(1);
@@ -100,6 +104,7 @@ int run_service(const serve_config& cfg) {
     meter.set_sources(metrics_sources{[&db] { return count_jobs_by_state(db); }, [&queue] { return queue.waiting(); },
                                       [&workers] { return workers.busy(); }});
     svc.metrics = &meter;
+    svc.access = &access;
     http::server server(io, svc);
     const auto open_files = raise_open_file_limit();
     if (const auto cap = server.fit_connections_to(open_files); cap < cfg.max_connections)
@@ -121,6 +126,9 @@ int run_service(const serve_config& cfg) {
     server.start();
     std::printf("quickthumb listening on http://%s:%u\n", ep.address().to_string().c_str(), ep.port());
     std::fflush(stdout);
+    if (access.api.empty())
+        log::warn("no API token: the API is open to anyone who can reach the port",
+                  "hint=\"set --api-token or --api-token-file\"");
     log::info("started", "workers=" + std::to_string(cfg.workers) + " queued=" + std::to_string(waiting) +
                              " data=" + cfg.data_dir.string());
 

@@ -40,7 +40,7 @@ const std::vector<std::string_view> serve_flags = {
     "bind", "port", "data", "workers", "queue-capacity", "max-backlog", "max-upload", "max-pixels",
     "redis", "api-token", "log-level", "shutdown-grace", "max-attempts", "job-timeout", "retention",
     "keep-uploads", "redis-claim-idle", "header-timeout", "body-timeout", "upload-rate", "upload-burst",
-    "max-connections", "max-client-connections", "trust-proxy"};
+    "max-connections", "max-client-connections", "trust-proxy", "api-token-file", "metrics-token", "cors-origin"};
 // Flags that may stand alone (`--keep-uploads` means true).
 const std::vector<std::string_view> bool_flags = {"keep-uploads", "trust-proxy"};
 
@@ -76,6 +76,12 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
         c.redis = v;
     } else if (flag == "api-token") {
         c.api_token = v;
+    } else if (flag == "api-token-file") {
+        c.api_token_file = v;  // read at start-up (an unreadable or empty file is fatal there)
+    } else if (flag == "metrics-token") {
+        c.metrics_token = v;
+    } else if (flag == "cors-origin") {
+        c.cors_origin = v;  // checked at start-up
     } else if (flag == "log-level") {
         if (v == "debug") c.level = log_level::debug;
         else if (v == "info") c.level = log_level::info;
@@ -349,6 +355,13 @@ serve flags (each also read from QUICKTHUMB_<NAME>, e.g. QUICKTHUMB_PORT; flags 
   --trust-proxy           the client is the rightmost X-Forwarded-For address (set only behind
                           a proxy that appends it); otherwise the header is ignored
   --log-level LEVEL       debug, info, warn or error (default info)
+  --api-token TOKEN       every /api/* request needs "Authorization: Bearer TOKEN" (default: none,
+                          the API is open to anyone who can reach the port; a warning says so)
+  --api-token-file PATH   more API tokens, one a line (# comments, blank lines skipped), e.g. the
+                          old and new token while rotating; unreadable or empty is an error
+  --metrics-token TOKEN   GET /metrics needs "Authorization: Bearer TOKEN" (default: open)
+  --cors-origin LIST      origins allowed to call the API from a browser, comma-separated, e.g.
+                          https://app.example.com (default: none, CORS off)
 )";
 }
 

@@ -45,7 +45,8 @@ void append_event(std::string& out, const job_event& e) {
 }  // namespace
 
 asio::awaitable<std::optional<bhttp::message_generator>> handle_events(services& svc, beast::tcp_stream& stream,
-                                                                       const request_header& req) {
+                                                                       const request_header& req,
+                                                                       std::string_view extra_headers) {
     if (!svc.events)
         co_return error_response(req, bhttp::status::service_unavailable, errc::shutting_down, "events are not available");
     auto fields = query_fields(req.target());
@@ -79,8 +80,7 @@ asio::awaitable<std::optional<bhttp::message_generator>> handle_events(services&
     std::uint64_t after = resume.value_or(svc.events->last_id());
 
     // The header, written by hand: the body is open-ended and written piece by piece.
-    std::string out =
-        "HTTP/1.1 200 OK\r\n"
+    std::string out = "HTTP/1.1 200 OK\r\n" + std::string(extra_headers) +
         "Content-Type: text/event-stream\r\n"
         "Cache-Control: no-store\r\n"
         "X-Accel-Buffering: no\r\n"  // nginx: pass events through as they come

@@ -63,9 +63,10 @@ bhttp::message_generator handle_thumb(services& svc, const request_header& req, 
                                       std::string_view name);
 // GET /api/v1/events: Server-Sent Events until the client goes. Returns an answer to write only
 // when the request is refused (bad ?job=, ...); otherwise the stream has ended and the connection
-// must be closed.
+// must be closed. `extra_headers` ("Name: value\r\n" lines, e.g. CORS) go into the stream's header.
 boost::asio::awaitable<std::optional<bhttp::message_generator>> handle_events(services& svc, beast::tcp_stream& stream,
-                                                                              const request_header& req);
+                                                                              const request_header& req,
+                                                                              std::string_view extra_headers = {});
 // How often an idle event stream gets a comment line, so proxies and browsers keep it open.
 inline constexpr std::chrono::seconds events_heartbeat{15};
 

@@ -1,6 +1,8 @@
 #include "handlers.hpp"
 #include "rate_limiter.hpp"
 
+#include "access.hpp"
+
 #include "quickthumb/job.hpp"
 #include "quickthumb/file_io.hpp"
 
@@ -14,6 +16,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json/serialize.hpp>
@@ -275,6 +278,64 @@ error header_failure(beast::error_code ec, std::string_view target, std::string_
                  "the request header is larger than " + std::to_string(max_header_bytes) + " bytes"};
 }
 
+// Writes an answer with extra header lines (CORS, WWW-Authenticate) put right after its status
+// line: a message_generator hides its header, and this keeps every handler unaware of them.
+asio::awaitable<beast::error_code> write_answer(beast::tcp_stream& stream, bhttp::message_generator& res,
+                                                const std::string& extra) {
+    if (!extra.empty()) {
+        beast::error_code ec;
+        const auto bufs = res.prepare(ec);
+        if (ec) co_return ec;
+        std::string head;
+        for (const auto& b : bufs) head.append(static_cast<const char*>(b.data()), b.size());
+        const auto taken = head.size();
+        if (const auto eol = head.find("\r\n"); eol != std::string::npos) head.insert(eol + 2, extra);
+        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
+        if (wec) co_return wec;
+        res.consume(taken);
+        if (res.is_done()) co_return beast::error_code{};
+    }
+    auto [wec, wn] = co_await beast::async_write(stream, std::move(res), asio::as_tuple(asio::use_awaitable));
+    co_return wec;
+}
+
+// Tokens and CORS, decided from the header alone (an upload's body is never read for a refused
+// request). Returns the answer for a refused request or a preflight; adds to `extra` the header
+// lines the answer needs.
+std::optional<bhttp::message_generator> check_access(const access_policy& policy, const request_header& req,
+                                                     std::string& extra) {
+    const auto path = path_of(req.target());
+    std::optional<std::string_view> origin;
+    if (auto it = req.find(bhttp::field::origin); it != req.end()) origin = it->value();
+    request_header closing{req.method(), req.target(), req.version()};
+    closing.keep_alive(false);  // a refused request's body is not read: the connection goes
+    switch (decide_cors(policy.cors_origins, req.method() == bhttp::verb::options, path, origin)) {
+        case cors_action::none: break;
+        case cors_action::allow: extra = cors_header_lines(*origin, false); break;
+        case cors_action::preflight_ok: {
+            extra = cors_header_lines(*origin, true);
+            bhttp::response<bhttp::empty_body> res{bhttp::status::no_content, req.version()};
+            security_headers(res);
+            res.keep_alive(false);
+            return bhttp::message_generator(std::move(res));
+        }
+        case cors_action::preflight_refused:
+            return error_response(closing, bhttp::status::forbidden, errc::forbidden,
+                                  "the origin '" + std::string(*origin) + "' may not call this API");
+    }
+    std::optional<std::string_view> authorization;
+    if (auto it = req.find(bhttp::field::authorization); it != req.end()) authorization = it->value();
+    std::optional<std::string> query_token;
+    if (path == "/api/v1/events" && req.target().find("access_token") != std::string_view::npos)
+        if (auto fields = query_fields(req.target()); fields)
+            if (auto it = fields->find("access_token"); it != fields->end()) query_token = it->second;
+    if (allowed(policy, path, authorization, query_token)) return std::nullopt;
+    extra += "WWW-Authenticate: Bearer realm=\"quickthumb\"\r\n";
+    return error_response(closing, bhttp::status::unauthorized, errc::unauthorized,
+                          authorization || query_token ? "the token is not accepted"
+                                                       : "this request needs Authorization: Bearer <token>");
+}
+
 bool is_upload(const request_header& req) {
     return req.method() == bhttp::verb::post && path_of(req.target()) == "/api/v1/jobs";
 }
@@ -380,16 +441,21 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                 if (auto c = forwarded_client(forwarded)) client = std::move(*c);
             }
             std::optional<bhttp::message_generator> response;
-            // A header over the limits is refused first; then uploads over the client's rate,
-            // before the body is read.
+            // Refused from the header alone, before any body is read: a header over the limits,
+            // then a missing token (or a CORS preflight), then an upload over the client's rate.
+            std::string extra;  // header lines added to the answer (CORS, WWW-Authenticate)
             const auto refused = refuse_header(req);
+            if (!refused && svc.access) response = check_access(*svc.access, req, extra);
             rate_limiter::decision quota;
-            if (!refused && is_upload(req) && lim->uploads) quota = lim->uploads->take(client, rate_limiter::clock::now());
+            if (!refused && !response && is_upload(req) && lim->uploads)
+                quota = lim->uploads->take(client, rate_limiter::clock::now());
             if (refused) {
                 request_header h{req};
                 if (h.version() != 10) h.version(11);  // never answer as "HTTP/2.0"
                 h.keep_alive(false);                   // the body (if any) is not read
                 response.emplace(error_response(h, *refused));
+            } else if (response) {
+                // refused or a preflight: answered from the header alone
             } else if (!quota.allowed) {
                 response.emplace(retry_later(req.version(), errc::rate_limited,
                                              "too many uploads from " + client + "; retry in " +
@@ -432,7 +498,8 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                 }
                 request_header h{body_parser.get().base()};
                 if (h.method() == bhttp::verb::get && path_of(h.target()) == "/api/v1/events") {
-                    auto refused = co_await handle_events(svc, stream, h);
+                    h.target(strip_query_param(h.target(), "access_token"));  // said once is enough
+                    auto refused = co_await handle_events(svc, stream, h, extra);
                     if (!refused) {
                         // The stream ended (its time is how long it was open): the connection goes with it.
                         count(200);
@@ -446,7 +513,7 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
             keep_alive = response->keep_alive();
             const int status = status_of(*response);
             stream.expires_after(write_timeout);
-            auto [wec, wn] = co_await beast::async_write(stream, std::move(*response), asio::as_tuple(asio::use_awaitable));
+            auto wec = co_await write_answer(stream, *response, extra);
             count(status);
             if (wec) break;
         }

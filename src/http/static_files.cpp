@@ -6,13 +6,17 @@
 
 #include <boost/beast/http/file_body.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace quickthumb::http {
 
 namespace {
 
-// thumb_<w>x<h>.(jpg|png|webp): checked before any path is built from it.
+// thumb_<w>x<h>.(jpg|png|webp), each side at most 5 digits: checked before any path is built from it.
 bool is_valid_output_name(std::string_view name) {
-    if (!name.starts_with("thumb_")) return false;
+    if (name.size() > 32 || !name.starts_with("thumb_")) return false;
     name.remove_prefix(6);
     auto dot = name.rfind('.');
     if (dot == std::string_view::npos) return false;
@@ -23,7 +27,23 @@ bool is_valid_output_name(std::string_view name) {
     if (x == std::string_view::npos || x == 0 || x + 1 == dims.size()) return false;
     for (std::size_t i = 0; i < dims.size(); ++i)
         if (i != x && !std::isdigit(static_cast<unsigned char>(dims[i]))) return false;
-    return true;
+    return x <= 5 && dims.size() - x - 1 <= 5;
+}
+
+// Opens a thumbnail for reading without following a symlink in its last two components (the
+// job's directory and the file: what a job id and a name choose), and only if it is a regular
+// file. Returns the descriptor or -1.
+int open_thumb(const std::filesystem::path& dir, const std::string& name) {
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) return -1;
+    int fd = ::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    ::close(dfd);
+    struct stat st {};
+    if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        ::close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
 std::string_view content_type_for(std::string_view path) {
@@ -56,7 +76,11 @@ bhttp::message_generator handle_thumb(services& svc, const request_header& req, 
     }
     bhttp::file_body::value_type file;
     beast::error_code ec;
-    file.open(svc.files.thumb_path(std::string(id), std::string(name)).c_str(), beast::file_mode::scan, ec);
+    const int fd = open_thumb(svc.files.thumb_dir(std::string(id)), std::string(name));
+    if (fd < 0) return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
+    beast::file opened;
+    opened.native_handle(fd);  // owned by `opened` from here on
+    file.reset(std::move(opened), ec);
     if (ec) return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
     const auto size = file.size();
     bhttp::response<bhttp::file_body> res{std::piecewise_construct, std::make_tuple(std::move(file)),

@@ -1,7 +1,8 @@
 // The page in real headless Chromium: cancel a waiting job and retry it, restart the service
 // under the page (it reconnects and catches up by itself), upload two images and one text file
 // and see two thumbnails and one readable error appear without a reload, with no console errors.
-// Saves a screenshot.
+// Then, against a service with --api-token: the page asks for the token, refuses a wrong one
+// visibly, keeps the right one and uploads with it. Saves a screenshot.
 //   node page_test.mjs QUICKTHUMB_BINARY SCREENSHOT_PATH
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -207,6 +208,54 @@ try {
   await page.screenshot({ path: phone, fullPage: true });
   console.log('# screenshot: ' + phone);
   check(problems.length === 0, 'no console errors' + (problems.length ? ': ' + problems.join('; ') : ''));
+  await page.close();
+  await stopServer(server);
+  server = null;
+
+  // A service started with an API token: the page asks for it once, a wrong one is refused with a
+  // visible message, the right one is kept and an upload works; Forget asks again.
+  server = await startServer(join(work, 'data-token'), ['--workers', '1', '--api-token', 'page-test-token']);
+  const locked = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  await locked.addInitScript({ content: ROW_STATE });
+  const lockedProblems = [];
+  locked.on('console', (m) => {
+    // Chromium logs every 4xx answer: the 401s before a token are what this part provokes.
+    if (m.type() === 'error' && !/status of 401/.test(m.text())) lockedProblems.push('console: ' + m.text());
+  });
+  locked.on('pageerror', (e) => lockedProblems.push('page error: ' + e.message));
+  await locked.goto(server.url + '/');
+  await locked.waitForSelector('#token-card:not([hidden])', { timeout: 15000 });
+  check(await locked.locator('#token-input').isVisible(), 'with --api-token the page asks for the token in a form');
+  check(await locked.evaluate(() => document.activeElement && document.activeElement.id === 'token-input'),
+    'the token field has the focus');
+  await locked.fill('#token-input', 'not-the-token');
+  await locked.press('#token-input', 'Enter');
+  await locked.waitForSelector('#token-error:not([hidden])', { timeout: 15000 });
+  const wrong = await locked.locator('#token-error').textContent();
+  check(/not accepted/.test(wrong) && await locked.locator('#token-card').isVisible(),
+    'a wrong token is refused with a visible message: "' + wrong + '"');
+  await locked.fill('#token-input', 'page-test-token');
+  await locked.click('#token-button');
+  await locked.waitForSelector('#poll-status[data-kind="live"]', { timeout: 15000 });
+  check(await locked.locator('#token-card').isHidden(), 'the right token is accepted and the form goes away');
+  check(await locked.evaluate(() => localStorage.getItem('quickthumb.token')) === 'page-test-token',
+    'the token is kept in localStorage');
+  await locked.setInputFiles('#file-input', [{ name: 'locked.png', mimeType: 'image/png', buffer: gradientPng(500, 300, 120) }]);
+  await locked.click('#upload-button');
+  await locked.waitForFunction((n) => {
+    const li = [...document.querySelectorAll('li.job')].find((l) => l.querySelector('.job-name')?.textContent === n);
+    const img = li && li.dataset.state === 'succeeded' ? li.querySelector('.job-preview img') : null;
+    return img && img.complete && img.naturalWidth > 0;
+  }, 'locked.png', { timeout: 60000 });
+  check(true, 'with the token an upload succeeds, live over the event stream, and its thumbnail loads');
+  await locked.reload();
+  await locked.waitForFunction((n) => window.rowState(n) === 'succeeded', 'locked.png', { timeout: 15000 });
+  check(await locked.locator('#token-card').isHidden(), 'after a reload the stored token is used without asking');
+  await locked.click('#forget-token');
+  await locked.waitForSelector('#token-card:not([hidden])', { timeout: 15000 });
+  check(await locked.evaluate(() => localStorage.getItem('quickthumb.token')) === null,
+    'Forget removes the token and the page asks again');
+  check(lockedProblems.length === 0, 'no console errors with a token' + (lockedProblems.length ? ': ' + lockedProblems.join('; ') : ''));
   console.log('PASSED');
 } catch (e) {
   console.error(e && e.stack ? e.stack : String(e));
