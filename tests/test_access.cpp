@@ -468,3 +468,19 @@ TEST_CASE("access: SVG and HTML uploads are refused with 415", "[access][paths][
     CHECK(raw.status == 415);
     CHECK(json::parse(http_request(server.port(), "GET", "/api/v1/jobs").body).at("jobs").as_array().empty());
 }
+
+// The order of the checks made from the header: a refused token never spends the client's upload
+// rate, so someone without the token cannot lock a client out by uploading from its address.
+TEST_CASE("access: uploads refused for their token do not spend the upload rate", "[access][limits][e2e]") {
+    temp_dir dir;
+    server_process server(dir.path(), {"--api-token", "t0ken", "--upload-rate", "0.001", "--upload-burst", "1"});
+    const form_file f{"file", "a.jpg", "image/jpeg", synthetic_jpeg(32, 24)};
+    for (int i = 0; i < 3; ++i) {
+        auto refused = upload_with(server.port(), f, "");
+        CHECK(refused.status == 401);
+    }
+    CHECK(upload_with(server.port(), f, "t0ken").status == 202);  // the one token of the burst
+    auto over = upload_with(server.port(), f, "t0ken");
+    CHECK(over.status == 429);
+    CHECK(error_code_of(over) == "rate_limited");
+}
