@@ -21,10 +21,12 @@ job make_job() {
 
 TEST_CASE("queue: the feeder hands every queued job over once / in order / through a small channel", "[queue]") {
     qt_test::temp_dir dir;
+    // Declared before the store: its writer thread is still inside post() to io after the last
+    // result is delivered, so io must outlive it (a race TSan reported on the condition variable).
+    asio::io_context io;
     store db(dir.path() / "q.db");
     asio::thread_pool blocking(2);
     job_queue queue(blocking, db, 2);  // far smaller than the backlog
-    asio::io_context io;
 
     std::vector<std::string> before, after;
     for (int i = 0; i < 10; ++i) before.push_back(make_job().id);
@@ -70,10 +72,10 @@ TEST_CASE("queue: the feeder hands every queued job over once / in order / throu
 
 TEST_CASE("queue: a job queued again behind the others is handed over when it is due", "[queue][retry]") {
     qt_test::temp_dir dir;
+    asio::io_context io;
     store db(dir.path() / "q.db");
     asio::thread_pool blocking(2);
     job_queue queue(blocking, db, 4);
-    asio::io_context io;
     job a = make_job(), b = make_job(), c = make_job();
     const std::vector<job> abc{a, b, c};
     const error flaky{errc::io_error, "EIO"};

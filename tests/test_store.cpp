@@ -247,8 +247,10 @@ TEST_CASE("store: schema is migrated and versioned", "[store]") {
 
 TEST_CASE("store: a job's life through the state machine", "[store]") {
     qt_test::temp_dir dir;
-    store s(dir.path() / "q.db");
+    // Declared before the store: its writer thread is still inside post() to io after the last
+    // result is delivered, so io must outlive it (a race TSan reported on the condition variable).
     asio::io_context io;
+    store s(dir.path() / "q.db");
     job j = make_job();
     // Built outside the coroutine: GCC 12 rejects initializer lists inside one ("array used as initializer").
     const job_source src{"a.jpg", 10, "jpeg", 800, 600};
@@ -308,8 +310,8 @@ TEST_CASE("store: failure keeps the error and recovery re-queues interrupted job
     const std::vector<job> abc{a, b, c};
     const job_source no_source{};
     {
-        store s(path);
         asio::io_context io;
+        store s(path);
         qt_test::run_for(io, [&]() -> asio::awaitable<void> {
             {
                 auto r_ = co_await s.insert(abc);
@@ -348,8 +350,8 @@ TEST_CASE("store: failure keeps the error and recovery re-queues interrupted job
 
 TEST_CASE("store: list is newest first and paginates with a cursor", "[store]") {
     qt_test::temp_dir dir;
-    store s(dir.path() / "q.db");
     asio::io_context io;
+    store s(dir.path() / "q.db");
     std::vector<job> jobs;
     for (int i = 0; i < 7; ++i) jobs.push_back(make_job("f" + std::to_string(i)));
     qt_test::run_for(io, [&]() -> asio::awaitable<void> {
@@ -384,8 +386,8 @@ TEST_CASE("store: concurrent writes are group-committed and each is durable", "[
     constexpr int n = 200;
     std::vector<std::string> ids;
     {
-        store s(path);
         asio::io_context io;
+        store s(path);
         int done = 0;
         for (int i = 0; i < n; ++i) {
             job j = make_job();
@@ -444,8 +446,8 @@ TEST_CASE("job life: retry backoff doubles with jitter and is capped", "[store][
 
 TEST_CASE("store: a transient failure waits for run_after and a release does not count", "[store][retry]") {
     qt_test::temp_dir dir;
-    store s(dir.path() / "q.db");
     asio::io_context io;
+    store s(dir.path() / "q.db");
     job a = make_job("a"), b = make_job("b");
     const std::vector<job> ab{a, b};
     const error disk{errc::storage_full, "no space left on device"};
@@ -492,8 +494,8 @@ TEST_CASE("store: a transient failure waits for run_after and a release does not
 
 TEST_CASE("store: cancel and retry follow the state machine", "[store][cancel]") {
     qt_test::temp_dir dir;
-    store s(dir.path() / "q.db");
     asio::io_context io;
+    store s(dir.path() / "q.db");
     job q = make_job("q"), p = make_job("p"), d = make_job("d");
     const std::vector<job> all{q, p, d};
     const job_source src{"x.jpg", 10, "jpeg", 8, 6};
@@ -564,8 +566,8 @@ TEST_CASE("store: recovery counts the attempt and fails a job interrupted every 
     poison.max_attempts = 2;
     const std::vector<job> both{a, poison};
     {
-        store s(path);
         asio::io_context io;
+        store s(path);
         qt_test::run_for(io, [&]() -> asio::awaitable<void> {
             {
                 auto r_ = co_await s.insert(both);
@@ -582,11 +584,11 @@ TEST_CASE("store: recovery counts the attempt and fails a job interrupted every 
         }(), 10s);
     }
     {
+        asio::io_context io;
         store s(path);  // first "crash"
         auto r = s.recover_interrupted();
         CHECK(r.requeued == 2);
         CHECK(r.failed == 0);
-        asio::io_context io;
         qt_test::run_for(io, [&]() -> asio::awaitable<void> {
             {
                 auto r_ = co_await s.start(poison.id);
@@ -611,8 +613,8 @@ TEST_CASE("store: recovery counts the attempt and fails a job interrupted every 
 
 TEST_CASE("store: an idempotency key names the jobs of its first request", "[store][idempotency]") {
     qt_test::temp_dir dir;
-    store s(dir.path() / "q.db");
     asio::io_context io;
+    store s(dir.path() / "q.db");
     job first = make_job("first"), second = make_job("second"), other = make_job("other");
     const std::vector<job> v1{first}, v2{second}, v3{other};
     qt_test::run_for(io, [&]() -> asio::awaitable<void> {
@@ -636,8 +638,8 @@ TEST_CASE("store: an idempotency key names the jobs of its first request", "[sto
 
 TEST_CASE("store: retention removes only finished jobs older than the cutoff", "[store][retention]") {
     qt_test::temp_dir dir;
-    store s(dir.path() / "q.db");
     asio::io_context io;
+    store s(dir.path() / "q.db");
     job done = make_job("done"), waiting = make_job("waiting"), failed = make_job("failed");
     const std::vector<job> all{done, waiting, failed};
     const job_source src{"x.jpg", 10, "jpeg", 8, 6};

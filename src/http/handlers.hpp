@@ -44,6 +44,11 @@ bhttp::message_generator json_response(const request_header& req, bhttp::status 
 bhttp::message_generator error_response(const request_header& req, const error& err);
 bhttp::message_generator error_response(const request_header& req, bhttp::status status, errc code, std::string message);
 
+// The router's pure part (route.cpp). segments: "/a/b/c" -> {"a","b","c"} (empty segments
+// dropped). route_label: the fixed route template a request is counted under in metrics.
+std::vector<std::string_view> segments(std::string_view path);
+std::string_view route_label(std::string_view path, bhttp::verb method);
+
 // Query string (and form) fields, decoded. Returns bad_request on a malformed target.
 result<std::multimap<std::string, std::string>> query_fields(std::string_view target);
 std::string_view path_of(std::string_view target);

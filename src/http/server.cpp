@@ -79,21 +79,6 @@ constexpr std::size_t max_header_fields = 100;
 constexpr std::size_t max_target_bytes = 8 * 1024;
 constexpr std::uint64_t max_small_body = 64 * 1024;  // bodies of non-upload requests
 
-// Splits "/a/b/c" into {"a","b","c"}.
-std::vector<std::string_view> segments(std::string_view path) {
-    std::vector<std::string_view> out;
-    while (!path.empty()) {
-        if (path.front() == '/') {
-            path.remove_prefix(1);
-            continue;
-        }
-        auto end = path.find('/');
-        out.push_back(path.substr(0, end));
-        path = end == std::string_view::npos ? std::string_view{} : path.substr(end);
-    }
-    return out;
-}
-
 bhttp::message_generator method_not_allowed(const request_header& req, std::string_view allow) {
     bhttp::response<bhttp::string_body> res{bhttp::status::method_not_allowed, req.version()};
     res.set(bhttp::field::allow, allow);
@@ -161,26 +146,6 @@ asio::awaitable<bhttp::message_generator> handle_metrics(services& svc, const re
     if (req.method() != bhttp::verb::head) res.body() = std::move(*text);
     res.prepare_payload();
     co_return res;
-}
-
-// The route template a request is counted under: one of a fixed few, never the raw path (a job id
-// in a label would make a new series per job). Mirrors route() and session().
-std::string_view route_label(std::string_view path, bhttp::verb method) {
-    if (path == "/healthz") return "/healthz";
-    if (path == "/readyz") return "/readyz";
-    if (path == "/metrics") return "/metrics";
-    if (path == "/openapi.json") return "/openapi.json";
-    if (path == "/api/v1/events") return "/api/v1/events";
-    const auto seg = segments(path);
-    if (seg.size() >= 3 && seg[0] == "api" && seg[1] == "v1" && seg[2] == "jobs") {
-        if (seg.size() == 3) return "/api/v1/jobs";
-        if (seg.size() == 4) return "/api/v1/jobs/{id}";
-        if (seg.size() == 5 && seg[4] == "retry") return "/api/v1/jobs/{id}/retry";
-        return "other";
-    }
-    if (seg.size() == 3 && seg[0] == "thumbs") return "/thumbs/{id}/{file}";
-    if ((method == bhttp::verb::get || method == bhttp::verb::head) && seg.size() <= 1) return "static";
-    return "other";
 }
 
 // The status an answer carries, read from the start of its status line ("HTTP/1.1 404 "). A

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <poll.h>
@@ -127,6 +128,12 @@ void server_process::start(const fs::path& data_dir, std::vector<std::string> ex
 
 server_process::~server_process() {
     if (pid_ > 0) stop(SIGKILL);
+    if (exit_status_ == sanitizer_exit_code) {
+        // A destructor cannot fail a Catch test; aborting fails the whole run, report shown.
+        std::fprintf(stderr, "server_process: the server exited with %d, a sanitizer's report:\n%s\n",
+                     sanitizer_exit_code, output().c_str());
+        std::abort();
+    }
     if (drainer_.joinable()) {
         drainer_stop_ = true;
         drainer_.join();

@@ -29,6 +29,12 @@ private:
     std::filesystem::path path_;
 };
 
+// The exit status the sanitizer test runs give a process that reported an error (the tsan preset
+// and scripts/test set TSAN_OPTIONS exitcode=66 halt_on_error=1): a server that exits with it found
+// a data race (or memory error) of its own. ~server_process then prints its output and aborts the
+// test binary, so a report is never lost, even in a test that never looks at the exit status.
+inline constexpr int sanitizer_exit_code = 66;
+
 // How to start the process, beyond its arguments.
 struct launch_options {
     // A wrapper run in front of the quickthumb command line (looked up in PATH), e.g.
@@ -53,7 +59,7 @@ public:
     server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra_args = {});
     server_process(const std::filesystem::path& data_dir, std::vector<std::string> extra_args,
                    launch_options options);
-    ~server_process();  // SIGKILL if still running
+    ~server_process();  // SIGKILL if still running; aborts on sanitizer_exit_code (see above)
     server_process(const server_process&) = delete;
     server_process& operator=(const server_process&) = delete;
 
