@@ -8,11 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sys/resource.h>
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 namespace fs = std::filesystem;
+
+constexpr long max_rss_kib = 1024 * 1024;  // peak resident memory, 1 GiB
 
 int main(int argc, char** argv) {
     std::size_t runs = 0;
@@ -39,6 +42,14 @@ int main(int argc, char** argv) {
             auto* p = data.empty() ? nullptr : data.data();
             LLVMFuzzerTestOneInput(p, data.size());
             ++runs;
+            // An input that takes this much memory failed (scripts/fuzz gives libFuzzer a limit too).
+            rusage ru{};
+            getrusage(RUSAGE_SELF, &ru);
+            if (ru.ru_maxrss > max_rss_kib) {
+                std::printf("replay: FAILED: %s took %ld MiB (limit %ld MiB)\n", f.c_str(), ru.ru_maxrss / 1024,
+                            max_rss_kib / 1024);
+                return 1;
+            }
         }
     }
     std::printf("replay: %zu inputs, no crash\n", runs);

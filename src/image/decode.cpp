@@ -273,6 +273,11 @@ result<pixels> decode_webp_first_frame(std::span<const std::uint8_t> data, int c
             // Checked before decoding: the canvas size is what max_pixels was checked against.
             if (x + w > canvas_w || y + h > canvas_h)
                 return corrupt("WebP", "the first animation frame lies outside the canvas");
+            // The frame's bitstream declares its own size, which decode_webp_still allocates for:
+            // checked first, or a few hundred bytes could allocate gigabytes past max_pixels (fuzz).
+            WebPBitstreamFeatures ff{};
+            if (WebPGetFeatures(payload + 16, len - 16u, &ff) != VP8_STATUS_OK || ff.width != w || ff.height != h)
+                return corrupt("WebP", "the first animation frame does not have its declared size");
             auto frame = decode_webp_still({payload + 16, len - 16u});
             if (!frame) return frame.error();
             if (frame->width != w || frame->height != h)
