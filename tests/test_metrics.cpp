@@ -9,12 +9,14 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include "support/catch_result.hpp"
+#include "support/jobs.hpp"
 
 #include <optional>
 #include <set>
 #include <sstream>
 
 using namespace quickthumb;
+using qt_test::make_job;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
@@ -71,15 +73,6 @@ const std::vector<std::pair<std::string, std::string>> families{
     {"quickthumb_http_request_duration_seconds", "histogram"},
     {"quickthumb_upload_bytes_total", "counter"},
 };
-
-job make_job(std::string name) {
-    job j;
-    j.id = new_job_id();
-    j.created_at = j.updated_at = now_ms();
-    j.source.filename = std::move(name);
-    j.source.bytes = 10;
-    return j;
-}
 
 }  // namespace
 

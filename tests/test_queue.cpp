@@ -5,19 +5,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <catch2/catch.hpp>
 #include "support/catch_result.hpp"
+#include "support/jobs.hpp"
 
 using namespace quickthumb;
+using qt_test::make_job;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-
-namespace {
-job make_job() {
-    job j;
-    j.id = new_job_id();
-    j.created_at = j.updated_at = now_ms();
-    return j;
-}
-}  // namespace
 
 TEST_CASE("queue: the feeder hands every queued job over once / in order / through a small channel", "[queue]") {
     qt_test::temp_dir dir;

@@ -8,9 +8,11 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include "support/catch_result.hpp"
+#include "support/jobs.hpp"
 #include <set>
 
 using namespace quickthumb;
+using qt_test::make_job;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
@@ -221,17 +223,6 @@ TEST_CASE("job params stored by an older version stay readable", "[store]") {
     CHECK_FALSE(job_params_from_json(R"({"sizes":[{"width":0,"height":0}]})"));
     CHECK_FALSE(job_params_from_json(R"({"enlarge":"yes"})"));
 }
-
-namespace {
-job make_job(std::string name = "a.jpg") {
-    job j;
-    j.id = new_job_id();
-    j.created_at = j.updated_at = now_ms();
-    j.source.filename = std::move(name);
-    j.source.bytes = 10;
-    return j;
-}
-}  // namespace
 
 TEST_CASE("store: schema is migrated and versioned", "[store]") {
     qt_test::temp_dir dir;
