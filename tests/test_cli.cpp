@@ -3,17 +3,14 @@
 
 #include "quickthumb/image.hpp"
 #include "support/catch_result.hpp"
+#include "support/run_process.hpp"
 #include "support/server_process.hpp"
 #include "support/synthetic.hpp"
 #include "support/testdata.hpp"
 
-#include <fcntl.h>
 #include <cstdio>  // jpeglib.h needs FILE
 #include <jpeglib.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -22,54 +19,23 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
-
 namespace img = quickthumb::image;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct run_result {
-    int status = -1;  // exit code, or 128 + signal
-    long max_rss_kib = 0;  // the child's peak resident set
-    std::string out;
-    std::string err;
-};
+using qt_test::run_result;
 
 std::string slurp(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Runs `quickthumb thumb ARGS...` to completion. stdout and stderr go to files (not pipes), so a
-// chatty child can never block on a full pipe while we wait for it.
+// Runs `quickthumb thumb ARGS...` to completion.
 run_result run_thumb(const std::vector<std::string>& thumb_args) {
-    qt_test::temp_dir io;
     std::vector<std::string> args = {QT_BINARY_PATH, "thumb"};
     args.insert(args.end(), thumb_args.begin(), thumb_args.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    const fs::path out = io.path() / "stdout", err = io.path() / "stderr";
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
-    int ws = 0;
-    struct rusage usage{};
-    while (::wait4(pid, &ws, 0, &usage) < 0 && errno == EINTR) {
-    }
-    run_result r;
-    r.max_rss_kib = usage.ru_maxrss;
-    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return qt_test::run_process(args);
 }
 
 using qt_test::gradient;

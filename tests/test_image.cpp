@@ -504,13 +504,7 @@ TEST_CASE("make_thumbnail", "[image]") {
 
 namespace {
 
-std::vector<std::filesystem::path> files_in(const std::filesystem::path& dir) {
-    std::vector<std::filesystem::path> out;
-    for (const auto& e : std::filesystem::directory_iterator(dir))
-        if (e.is_regular_file()) out.push_back(e.path());
-    std::sort(out.begin(), out.end());
-    return out;
-}
+using qt_test::files_in;
 
 bool is_png_name(const std::filesystem::path& p) { return p.extension() == ".png"; }
 
@@ -616,7 +610,7 @@ TEST_CASE("testdata: every file in images/broken fails with an error", "[image][
 
 // ---- metadata, orientation, colour, alpha, outputs -----------------------------------------
 
-// Compiled in src/image/stb_impl.cpp but declared only in stb's implementation section.
+// Compiled in tests/support/stb_write.cpp but declared only in stb's implementation section.
 extern "C" unsigned char* stbi_zlib_compress(unsigned char* data, int data_len, int* out_len, int quality);
 
 namespace {

@@ -25,11 +25,27 @@ format sniff(std::span<const std::uint8_t> head) noexcept;
 // in format `f` gets: not_an_image, or unsupported_format naming it. The messages list what is supported.
 std::optional<error> unsupported_input(format f);
 
+// How a file is laid out, as far as its decoder's memory depends on it (read from the header).
+struct header_layout {
+    int channels = 3;           // of the decoded rows: 1 (grey), 3, or 4 (alpha)
+    bool whole_frame = false;   // the decoder must hold every pixel: interlaced PNG or GIF frame,
+                                // multi-scan JPEG (progressive), lossless, alpha or animated WebP, BMP
+    std::int64_t coefficient_bytes = 0;  // JPEG: the DCT coefficients a multi-scan decode keeps
+    int components = 0;         // JPEG: colour components (1 grey, 3 YCbCr, 4 CMYK/YCCK)
+    int bit_depth = 8;          // PNG: bits a sample (16-bit scanlines are twice as wide)
+    bool lossless = false;      // WebP: VP8L
+    bool alpha = false;         // WebP: an alpha plane (ALPH) or lossless alpha
+    bool animated = false;      // WebP
+    int packed_width = 0;       // WebP lossless: pixels a row holds after colour-index packing
+    int frame_width = 0, frame_height = 0;  // GIF and animated WebP: the first frame
+};
+
 struct header_info {
     format fmt = format::unknown;
     int width = 0;         // as displayed: after the EXIF orientation (5..8 swap the stored sides)
     int height = 0;
     int orientation = 1;   // EXIF orientation 1..8 (1 when absent or invalid)
+    header_layout layout;
 };
 
 // Reads dimensions and the EXIF orientation without decoding pixels. Errors: not_an_image,
@@ -173,10 +189,27 @@ struct thumbnails {
     std::vector<output> outputs;  // one per box
 };
 
-// The whole pipeline, ONE decode for all boxes: read_header -> limits -> decode at the DCT scale
-// the largest box needs -> per box: crop/resize -> sRGB -> orient -> encode. Errors: those of
+// The whole pipeline, ONE decode for all boxes: read_header -> limits -> decode at the scale the
+// largest box needs (JPEG DCT scaling, WebP scaled decoding), streamed row by row into every
+// box's resampler at once -> per box: sRGB -> orient -> encode. Only the decoders that must hold
+// a whole frame (interlaced PNG and GIF, multi-scan JPEG, lossless or animated WebP, BMP) hold it. Errors: those of
 // read_header/decode, and invalid_option for no boxes or an output larger than max_pixels.
 result<thumbnails> make_thumbnails(std::span<const std::uint8_t> data, const thumbnails_request& req);
+// The same with the header already read (read_header on the same bytes), so it is not read twice.
+result<thumbnails> make_thumbnails(std::span<const std::uint8_t> data, const thumbnails_request& req,
+                                   const header_info& header);
+
+// ---- memory (src/image/memory.cpp) --------------------------------------------------------
+
+// The most memory make_thumbnails(data, req) takes at once, in bytes, from the header alone (and
+// the size of the metadata): the input, what the decoder holds (a few rows, or the whole frame
+// when it must: header_layout::whole_frame), every output's resampler and pixels, and the encoder
+// of each output in turn. An upper bound of the measured heap peak and within about 2x of it
+// (tests/test_memory_estimate.cpp). Errors: those of read_header and of the request
+// (too_many_pixels, invalid_option), as make_thumbnails would give.
+result<std::uint64_t> estimate_memory(std::span<const std::uint8_t> data, const header_info& header,
+                                      const thumbnails_request& req);
+result<std::uint64_t> estimate_memory(std::span<const std::uint8_t> data, const thumbnails_request& req);
 
 // Single-box convenience over make_thumbnails, kept for existing callers.
 struct thumbnail_request {

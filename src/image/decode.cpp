@@ -1,9 +1,9 @@
-// Decoding to 8-bit RGB/RGBA: libjpeg-turbo (with DCT shrink-on-load), libwebp, stb_image for the rest.
-// decode_device gives the pixels as stored; decode() then converts to sRGB and orients them.
+// Decoding to 8-bit rows: libjpeg-turbo (with DCT shrink-on-load, streamed scanline by scanline) and
+// stb_image for BMP here; PNG, GIF and WebP in their own files. decode_rows streams the pixels as
+// stored into a row_sink; decode() collects them, converts to sRGB and orients them.
 #include "internal.hpp"
 
 #include <stb_image.h>
-#include <webp/decode.h>
 
 #include <array>
 #include <climits>
@@ -19,9 +19,7 @@
 namespace quickthumb::image {
 namespace {
 
-error corrupt(std::string_view fmt, std::string_view why) {
-    return error{errc::corrupt_image, "corrupt or truncated " + std::string(fmt) + ": " + std::string(why)};
-}
+error corrupt(std::string_view fmt, std::string_view why) { return detail::corrupt_error(fmt, why); }
 
 // ---- JPEG ----------------------------------------------------------------------------------
 
@@ -38,6 +36,7 @@ struct jpeg_decode_state {
     unsigned polls = 0;
     bool stopped = false;
     std::vector<std::uint8_t> cmyk_row;
+    std::vector<std::uint8_t> row;  // the scanline handed to the sink
     detail::transform_ptr cmyk_transform;  // from the embedded CMYK profile, if usable
     ~jpeg_decode_state() { jpeg_destroy_decompress(&cinfo); }  // safe on a zeroed struct, and idempotent
 };
@@ -84,17 +83,6 @@ void jpeg_limit_scans(j_common_ptr c) {
     std::longjmp(s->jump, 1);
 }
 
-// The largest 1/denom (denom in 8, 4, 2, 1) whose output stays >= the minimum size.
-unsigned int jpeg_scale_denom(int w, int h, int min_w, int min_h) {
-    if (min_w <= 0 && min_h <= 0) return 1;
-    for (unsigned int denom : {8u, 4u, 2u}) {
-        const int sw = static_cast<int>((static_cast<unsigned>(w) + denom - 1) / denom);
-        const int sh = static_cast<int>((static_cast<unsigned>(h) + denom - 1) / denom);
-        if ((min_w <= 0 || sw >= min_w) && (min_h <= 0 || sh >= min_h)) return denom;
-    }
-    return 1;
-}
-
 // Writes RGB from a CMYK scanline. Adobe (Photoshop) files store the inks inverted.
 void cmyk_to_rgb(const std::uint8_t* in, std::uint8_t* out, unsigned int width, bool inverted) {
     for (unsigned int i = 0; i < width; ++i, in += 4, out += 3) {
@@ -106,11 +94,11 @@ void cmyk_to_rgb(const std::uint8_t* in, std::uint8_t* out, unsigned int width, 
     }
 }
 
-// Nothing with a destructor is created in this frame; all state is reached through `s` and `out`.
-// `icc` is the embedded profile: used here for CMYK only (RGB and grey are converted later, on
-// fewer pixels). out->icc is left empty when the profile was used.
+// Nothing with a destructor is created in this frame; all state is reached through `s`, `out` and
+// `sink` (whose row() must not longjmp: it does not call libjpeg). `icc` is the embedded profile:
+// used here for CMYK only (RGB and grey are converted later, on fewer pixels).
 bool jpeg_decode_into(jpeg_decode_state* s, std::span<const std::uint8_t> data, int min_w, int min_h,
-                      std::span<const std::uint8_t> icc, detail::device_image* out) {
+                      std::span<const std::uint8_t> icc, detail::row_sink* sink, bool* icc_used, bool* grey) {
     s->cinfo.err = jpeg_std_error(&s->err);
     s->err.error_exit = jpeg_error_exit;
     s->err.emit_message = jpeg_emit_message;
@@ -125,192 +113,119 @@ bool jpeg_decode_into(jpeg_decode_state* s, std::span<const std::uint8_t> data, 
     const bool cmyk = s->cinfo.jpeg_color_space == JCS_CMYK || s->cinfo.jpeg_color_space == JCS_YCCK;
     // Photoshop writes CMYK inverted (255 = no ink), and marks its files with an Adobe segment.
     const bool inverted = s->cinfo.saw_Adobe_marker;
-    out->grey = s->cinfo.jpeg_color_space == JCS_GRAYSCALE;
+    *grey = s->cinfo.jpeg_color_space == JCS_GRAYSCALE;
     if (cmyk) {
         s->cmyk_transform = detail::srgb_transform(
             icc, inverted ? detail::colour_source::cmyk_inverted : detail::colour_source::cmyk);
     }
+    // A CMYK profile is used up here (or useless without a transform); RGB and grey ones are applied later.
+    *icc_used = cmyk;
     // Grey stays one channel until the pipeline has made it small (detail::expand_grey).
-    s->cinfo.out_color_space = cmyk ? JCS_CMYK : out->grey ? JCS_GRAYSCALE : JCS_RGB;
+    s->cinfo.out_color_space = cmyk ? JCS_CMYK : *grey ? JCS_GRAYSCALE : JCS_RGB;
     s->cinfo.scale_num = 1;
-    s->cinfo.scale_denom = jpeg_scale_denom(static_cast<int>(s->cinfo.image_width),
-                                            static_cast<int>(s->cinfo.image_height), min_w, min_h);
+    s->cinfo.scale_denom = static_cast<unsigned>(detail::jpeg_scale_denom(
+        static_cast<int>(s->cinfo.image_width), static_cast<int>(s->cinfo.image_height), min_w, min_h));
     jpeg_start_decompress(&s->cinfo);
 
     const unsigned int w = s->cinfo.output_width;
-    pixels* px = &out->px;
-    px->width = static_cast<int>(w);
-    px->height = static_cast<int>(s->cinfo.output_height);
-    px->channels = out->grey ? 1 : 3;
-    const std::size_t stride = std::size_t{w} * static_cast<unsigned>(px->channels);
-    px->data.resize(stride * s->cinfo.output_height);
+    const int channels = *grey ? 1 : 3;
+    s->row.resize(std::size_t{w} * static_cast<unsigned>(channels));
     if (cmyk) s->cmyk_row.resize(std::size_t{w} * 4);
+    sink->begin(static_cast<int>(w), static_cast<int>(s->cinfo.output_height), channels);
     while (s->cinfo.output_scanline < s->cinfo.output_height) {
-        std::uint8_t* dst = px->data.data() + std::size_t{s->cinfo.output_scanline} * stride;
-        JSAMPROW row = cmyk ? s->cmyk_row.data() : dst;
+        JSAMPROW row = cmyk ? s->cmyk_row.data() : s->row.data();
         if (jpeg_read_scanlines(&s->cinfo, &row, 1) != 1) return false;
         if (cmyk && s->cmyk_transform)
-            detail::run_transform(s->cmyk_transform, s->cmyk_row.data(), dst, w);
+            detail::run_transform(s->cmyk_transform, s->cmyk_row.data(), s->row.data(), w);
         else if (cmyk)
-            cmyk_to_rgb(s->cmyk_row.data(), dst, w, inverted);
+            cmyk_to_rgb(s->cmyk_row.data(), s->row.data(), w, inverted);
+        if (!sink->row(s->row.data())) {
+            s->stopped = true;
+            return false;
+        }
     }
-    // A CMYK profile is used up (or useless without a transform); RGB and grey ones are still to apply.
-    if (!cmyk) out->icc.assign(icc.begin(), icc.end());
     jpeg_finish_decompress(&s->cinfo);
     return true;
 }
 
-result<detail::device_image> decode_jpeg(std::span<const std::uint8_t> data, int min_w, int min_h,
-                                         std::span<const std::uint8_t> icc, const std::function<bool()>& stop) {
-    auto state = std::make_unique<jpeg_decode_state>();
-    state->stop = &stop;
-    detail::device_image out;
-    if (!jpeg_decode_into(state.get(), data, min_w, min_h, icc, &out)) {
-        if (state->stopped) return error{errc::cancelled, "stopped at a safe point"};
-        return corrupt("JPEG", state->message[0] ? state->message : "unexpected end of data");
-    }
-    return out;
-}
+// ---- BMP (stb_image) ---------------------------------------------------------------------------
 
-// ---- PNG structure -------------------------------------------------------------------------
-
-std::uint32_t be32(const std::uint8_t* p) {
-    return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
-}
-
-struct png_chunks {
-    bool has_trns = false;
-};
-
-// stb_image ignores chunk CRCs and so decodes damaged files (PngSuite's xcsn0g01, xhdn0g08) into
-// garbage. Walking the chunks first costs one pass over the bytes and catches that.
-result<png_chunks> check_png_chunks(std::span<const std::uint8_t> d) {
-    png_chunks info;
-    std::size_t pos = 8;
-    while (true) {
-        if (d.size() - pos < 12) return corrupt("PNG", "the file ends before the IEND chunk");
-        const std::uint32_t len = be32(d.data() + pos);
-        const std::string type(reinterpret_cast<const char*>(d.data() + pos + 4), 4);
-        if (len > 0x7FFFFFFFu || d.size() - pos - 12 < len)
-            return corrupt("PNG", "chunk '" + type + "' runs past the end of the file");
-        if (detail::crc32(d.data() + pos + 4, len + 4) != be32(d.data() + pos + 8 + len))
-            return corrupt("PNG", "CRC mismatch in chunk '" + type + "'");
-        if (type == "tRNS") info.has_trns = true;
-        if (type == "IEND") return info;
-        pos += 12 + std::size_t{len};
-    }
-}
-
-// ---- stb_image (PNG, GIF, BMP) ---------------------------------------------------------------
-
-result<pixels> decode_stb(std::span<const std::uint8_t> data, format f, bool* grey) {
-    const char* name = f == format::png ? "PNG" : f == format::gif ? "GIF" : "BMP";
-    if (data.size() > INT_MAX) return corrupt(name, "file too large");
+// stb decodes a BMP whole (the memory estimate counts it so); its buffer is streamed as it is.
+result<void> decode_bmp(std::span<const std::uint8_t> data, detail::row_sink& sink) {
+    if (data.size() > INT_MAX) return corrupt("BMP", "file too large");
     const int len = static_cast<int>(data.size());
-    bool alpha = false;
-    if (f == format::png) {
-        auto chunks = check_png_chunks(data);
-        if (!chunks) return chunks.error();
-        const std::uint8_t colour_type = data[25];  // IHDR is at a fixed place, read_header checked it
-        alpha = colour_type == 4 || colour_type == 6 || chunks->has_trns;
-        *grey = colour_type == 0 || colour_type == 4;
-    } else if (f == format::gif) {
-        alpha = true;  // transparency is only known per frame; stb always gives RGBA
-    } else {
-        // On failure stbi_load below reports the precise reason (stbi_info tries every format).
-        int iw = 0, ih = 0, comp = 0;
-        alpha = stbi_info_from_memory(data.data(), len, &iw, &ih, &comp) && (comp == 2 || comp == 4);
-    }
-    // Grey without alpha stays one channel until the pipeline has made it small (detail::expand_grey).
-    const int req = alpha ? 4 : (*grey ? 1 : 3);
-    int w = 0, h = 0, comp = 0;
+    // On failure stbi_load below reports the precise reason (stbi_info tries every format).
+    int iw = 0, ih = 0, comp = 0;
+    const bool alpha = stbi_info_from_memory(data.data(), len, &iw, &ih, &comp) && (comp == 2 || comp == 4);
+    const int req = alpha ? 4 : 3;
+    int w = 0, h = 0;
     std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> img(
         stbi_load_from_memory(data.data(), len, &w, &h, &comp, req), &stbi_image_free);
-    if (!img) return corrupt(name, stbi_failure_reason());
-    pixels out{w, h, req, {}};
-    out.data.assign(img.get(), img.get() + std::size_t(w) * std::size_t(h) * std::size_t(req));
-    return out;
+    if (!img) return corrupt("BMP", stbi_failure_reason());
+    return detail::stream_rows(img.get(), w, h, req, sink);
 }
 
-// ---- WebP ----------------------------------------------------------------------------------
-
-std::uint32_t le(const std::uint8_t* p, int n) {
-    std::uint32_t v = 0;
-    for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
-    return v;
-}
-
-// Decodes a still WebP, or a raw frame bitstream (ALPH + VP8, or VP8L), at its own size.
-result<pixels> decode_webp_still(std::span<const std::uint8_t> data) {
-    WebPBitstreamFeatures features{};
-    if (WebPGetFeatures(data.data(), data.size(), &features) != VP8_STATUS_OK)
-        return corrupt("WebP", "libwebp could not parse the header");
-    pixels out;
-    out.width = features.width;
-    out.height = features.height;
-    out.channels = features.has_alpha ? 4 : 3;
-    const int stride = out.width * out.channels;
-    out.data.resize(std::size_t(stride) * std::size_t(out.height));
-    const auto ok = out.channels == 4
-                        ? WebPDecodeRGBAInto(data.data(), data.size(), out.data.data(), out.data.size(), stride)
-                        : WebPDecodeRGBInto(data.data(), data.size(), out.data.data(), out.data.size(), stride);
-    if (!ok) return corrupt("WebP", "libwebp could not decode the image data");
-    return out;
-}
-
-// The simple libwebp API refuses animations. Like GIF, we take the first frame: find the first
-// ANMF chunk, decode its bitstream and place it on a transparent canvas at its offset.
-result<pixels> decode_webp_first_frame(std::span<const std::uint8_t> data, int canvas_w, int canvas_h) {
-    std::size_t pos = 12;  // after "RIFF" size "WEBP"
-    while (data.size() >= pos + 8) {
-        const std::uint32_t len = le(data.data() + pos + 4, 4);
-        if (data.size() - pos - 8 < len) break;
-        const std::uint8_t* payload = data.data() + pos + 8;
-        if (std::memcmp(data.data() + pos, "ANMF", 4) == 0) {
-            if (len < 16) break;
-            const int x = 2 * static_cast<int>(le(payload, 3)), y = 2 * static_cast<int>(le(payload + 3, 3));
-            const int w = static_cast<int>(le(payload + 6, 3)) + 1, h = static_cast<int>(le(payload + 9, 3)) + 1;
-            // Checked before decoding: the canvas size is what max_pixels was checked against.
-            if (x + w > canvas_w || y + h > canvas_h)
-                return corrupt("WebP", "the first animation frame lies outside the canvas");
-            // The frame's bitstream declares its own size, which decode_webp_still allocates for:
-            // checked first, or a few hundred bytes could allocate gigabytes past max_pixels (fuzz).
-            WebPBitstreamFeatures ff{};
-            if (WebPGetFeatures(payload + 16, len - 16u, &ff) != VP8_STATUS_OK || ff.width != w || ff.height != h)
-                return corrupt("WebP", "the first animation frame does not have its declared size");
-            auto frame = decode_webp_still({payload + 16, len - 16u});
-            if (!frame) return frame.error();
-            if (frame->width != w || frame->height != h)
-                return corrupt("WebP", "the first animation frame does not have its declared size");
-            if (w == canvas_w && h == canvas_h) return frame;
-            pixels canvas{canvas_w, canvas_h, 4, std::vector<std::uint8_t>(std::size_t(canvas_w) * canvas_h * 4, 0)};
-            const int ch = frame->channels;
-            for (int r = 0; r < h; ++r) {
-                const std::uint8_t* src = frame->data.data() + std::size_t(r) * w * ch;
-                std::uint8_t* dst = canvas.data.data() + (std::size_t(y + r) * canvas_w + x) * 4;
-                for (int i = 0; i < w; ++i, src += ch, dst += 4) {
-                    std::memcpy(dst, src, 3);
-                    dst[3] = ch == 4 ? src[3] : 255;
-                }
-            }
-            return canvas;
-        }
-        pos += 8 + std::size_t{len} + (len & 1);
+// Collects every row (for decode(), which returns the whole image).
+class collect_sink final : public detail::row_sink {
+public:
+    explicit collect_sink(pixels& out) : out_(out) {}
+    void begin(int width, int height, int channels) override {
+        out_ = pixels{width, height, channels, {}};
+        row_bytes_ = std::size_t(width) * channels;
+        out_.data.resize(row_bytes_ * std::size_t(height));
     }
-    return corrupt("WebP", "animated image without a readable first frame");
-}
+    bool row(const std::uint8_t* data) override {
+        if (y_ < out_.height) std::memcpy(out_.data.data() + std::size_t(y_++) * row_bytes_, data, row_bytes_);
+        return true;
+    }
 
-result<pixels> decode_webp(std::span<const std::uint8_t> data) {
-    WebPBitstreamFeatures features{};
-    if (WebPGetFeatures(data.data(), data.size(), &features) != VP8_STATUS_OK)
-        return corrupt("WebP", "libwebp could not parse the header");
-    if (features.has_animation) return decode_webp_first_frame(data, features.width, features.height);
-    return decode_webp_still(data);
-}
+private:
+    pixels& out_;
+    std::size_t row_bytes_ = 0;
+    int y_ = 0;
+};
 
 }  // namespace
 
 namespace detail {
+
+error corrupt_error(std::string_view fmt, std::string_view why) {
+    return error{errc::corrupt_image, "corrupt or truncated " + std::string(fmt) + ": " + std::string(why)};
+}
+
+error stopped_error() { return error{errc::cancelled, "stopped at a safe point"}; }
+
+int jpeg_scale_denom(int w, int h, int min_w, int min_h) {
+    if (min_w <= 0 && min_h <= 0) return 1;
+    for (int denom : {8, 4, 2}) {
+        const int sw = static_cast<int>((static_cast<unsigned>(w) + denom - 1) / denom);
+        const int sh = static_cast<int>((static_cast<unsigned>(h) + denom - 1) / denom);
+        if ((min_w <= 0 || sw >= min_w) && (min_h <= 0 || sh >= min_h)) return denom;
+    }
+    return 1;
+}
+
+result<void> stream_rows(const std::uint8_t* rows, int width, int height, int channels, row_sink& sink) {
+    sink.begin(width, height, channels);
+    const std::size_t stride = std::size_t(width) * channels;
+    for (int y = 0; y < height; ++y)
+        if (!sink.row(rows + std::size_t(y) * stride)) return stopped_error();
+    return {};
+}
+
+result<void> decode_jpeg_rows(std::span<const std::uint8_t> data, int min_w, int min_h,
+                              std::span<const std::uint8_t> icc, row_sink& sink, const std::function<bool()>& stop,
+                              bool* icc_used, bool* grey) {
+    auto state = std::make_unique<jpeg_decode_state>();
+    state->stop = &stop;
+    if (!jpeg_decode_into(state.get(), data, min_w, min_h, icc, &sink, icc_used, grey)) {
+        if (state->stopped) return stopped_error();
+        return corrupt("JPEG", state->message[0] ? state->message : "unexpected end of data");
+    }
+    return {};
+}
+
+result<void> decode_bmp_rows(std::span<const std::uint8_t> data, row_sink& sink) { return decode_bmp(data, sink); }
 
 std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
     static const auto table = [] {
@@ -335,39 +250,29 @@ std::optional<error> pixel_limit_error(const header_info& h, std::int64_t max_pi
                                             std::to_string(max_pixels)};
 }
 
-result<device_image> decode_device(std::span<const std::uint8_t> data, const header_info& header, int min_w,
-                                   int min_h, const std::function<bool()>& stop) {
+result<decode_info> decode_rows(std::span<const std::uint8_t> data, const header_info& header, int min_w, int min_h,
+                                row_sink& sink, const std::function<bool()>& stop) {
     metadata meta = read_metadata(data, header.fmt);
     if (swaps_sides(header.orientation)) std::swap(min_w, min_h);  // the decoder sees the stored sides
-    device_image out;
-    switch (header.fmt) {
-        case format::jpeg: {
-            auto r = decode_jpeg(data, min_w, min_h, meta.icc, stop);
-            if (!r) return r.error();
-            out = std::move(*r);
-            break;
-        }
-        case format::webp: {
-            auto r = decode_webp(data);
-            if (!r) return r.error();
-            out.px = std::move(*r);
-            out.icc = std::move(meta.icc);
-            break;
-        }
-        case format::png:
-        case format::gif:
-        case format::bmp: {
-            auto r = decode_stb(data, header.fmt, &out.grey);
-            if (!r) return r.error();
-            out.px = std::move(*r);
-            out.icc = std::move(meta.icc);
-            break;
-        }
-        default:  // read_header refuses every other format
-            return error{errc::internal, "no decoder for " + std::string(to_string(header.fmt))};
-    }
+    decode_info out;
     out.header = header;
     out.exif = std::move(meta.exif);
+    out.icc = std::move(meta.icc);
+    result<void> r = error{errc::internal, "no decoder for " + std::string(to_string(header.fmt))};
+    switch (header.fmt) {
+        case format::jpeg: {
+            bool icc_used = false;
+            r = decode_jpeg_rows(data, min_w, min_h, out.icc, sink, stop, &icc_used, &out.grey);
+            if (icc_used) out.icc.clear();
+            break;
+        }
+        case format::png: r = decode_png_rows(data, sink, &out.grey); break;
+        case format::gif: r = decode_gif_rows(data, sink); break;
+        case format::webp: r = decode_webp_rows(data, min_w, min_h, sink); break;
+        case format::bmp: r = decode_bmp_rows(data, sink); break;
+        default: break;  // read_header refuses every other format
+    }
+    if (!r) return r.error();
     return out;
 }
 
@@ -378,11 +283,13 @@ result<pixels> decode(std::span<const std::uint8_t> data, std::int64_t max_pixel
     if (!header) return header.error();
     // Decided from the header alone, before a single pixel buffer is allocated.
     if (auto e = detail::pixel_limit_error(*header, max_pixels)) return *e;
-    auto dev = detail::decode_device(data, *header, min_width, min_height);
-    if (!dev) return dev.error();
-    dev->px = detail::expand_grey(std::move(dev->px));
-    if (!dev->icc.empty()) convert_to_srgb(dev->px, dev->icc, dev->grey);
-    return apply_orientation(std::move(dev->px), dev->header.orientation);
+    pixels px;
+    collect_sink sink(px);
+    auto info = detail::decode_rows(data, *header, min_width, min_height, sink);
+    if (!info) return info.error();
+    px = detail::expand_grey(std::move(px));
+    if (!info->icc.empty()) convert_to_srgb(px, info->icc, info->grey);
+    return apply_orientation(std::move(px), info->header.orientation);
 }
 
 }  // namespace quickthumb::image

@@ -1,8 +1,8 @@
-// Encoders: JPEG with libjpeg-turbo, PNG with stb_image_write, WebP with libwebp. None writes
+// Encoders: JPEG with libjpeg-turbo, PNG with libspng, WebP with libwebp. None writes
 // metadata: the pixels are sRGB and upright, which is what an untagged image means.
 #include "quickthumb/image.hpp"
 
-#include <stb_image_write.h>
+#include <spng.h>
 #include <webp/encode.h>
 
 #include <algorithm>
@@ -109,26 +109,36 @@ result<std::vector<std::uint8_t>> encode_jpeg(const pixels& p, const jpeg_option
     return std::vector<std::uint8_t>(state->out, state->out + state->out_size);
 }
 
+// libspng, row by row: zlib's state and two scanlines beside the output (stb_image_write kept a
+// filtered copy of the whole image and a hash chain of 8 bytes per byte of it).
 result<std::vector<std::uint8_t>> encode_png(const pixels& p) {
     if (auto bad = check_pixels(p)) return *bad;
-    struct sink {
-        std::vector<std::uint8_t> bytes;
-        bool failed = false;
-    } out;
-    // Called from stb's code: an exception must not unwind through it (it would leak its buffer).
-    auto append = [](void* ctx, void* data, int size) {
-        auto* s = static_cast<sink*>(ctx);
-        try {
-            auto* b = static_cast<const std::uint8_t*>(data);
-            s->bytes.insert(s->bytes.end(), b, b + size);
-        } catch (const std::bad_alloc&) {
-            s->failed = true;
-        }
+    struct ctx_free {
+        void operator()(spng_ctx* c) const { spng_ctx_free(c); }
     };
-    if (!stbi_write_png_to_func(append, &out, p.width, p.height, p.channels, p.data.data(), p.width * p.channels) ||
-        out.failed)
-        return error{errc::internal, "PNG encoding failed (out of memory)"};
-    return std::move(out.bytes);
+    std::unique_ptr<spng_ctx, ctx_free> ctx(spng_ctx_new(SPNG_CTX_ENCODER));
+    if (!ctx) throw std::bad_alloc();
+    auto failed = [](int e) { return error{errc::internal, std::string("PNG encoding failed: ") + spng_strerror(e)}; };
+    spng_set_option(ctx.get(), SPNG_ENCODE_TO_BUFFER, 1);
+    spng_set_option(ctx.get(), SPNG_IMG_COMPRESSION_LEVEL, 6);  // zlib's default: fast, a negligible size cost
+    spng_ihdr ihdr{};
+    ihdr.width = static_cast<std::uint32_t>(p.width);
+    ihdr.height = static_cast<std::uint32_t>(p.height);
+    ihdr.bit_depth = 8;
+    ihdr.color_type = p.channels == 4 ? SPNG_COLOR_TYPE_TRUECOLOR_ALPHA : SPNG_COLOR_TYPE_TRUECOLOR;
+    if (int e = spng_set_ihdr(ctx.get(), &ihdr)) return failed(e);
+    if (int e = spng_encode_image(ctx.get(), nullptr, 0, SPNG_FMT_PNG, SPNG_ENCODE_PROGRESSIVE | SPNG_ENCODE_FINALIZE))
+        return failed(e);
+    const std::size_t stride = std::size_t(p.width) * p.channels;
+    int e = 0;
+    for (int y = 0; y < p.height && e == 0; ++y) e = spng_encode_row(ctx.get(), p.data.data() + std::size_t(y) * stride, stride);
+    if (e != SPNG_EOI) return failed(e);
+    std::size_t len = 0;
+    int err = 0;
+    std::unique_ptr<std::uint8_t, decltype(&std::free)> png(
+        static_cast<std::uint8_t*>(spng_get_png_buffer(ctx.get(), &len, &err)), &std::free);
+    if (!png) return failed(err);
+    return std::vector<std::uint8_t>(png.get(), png.get() + len);
 }
 
 result<std::vector<std::uint8_t>> encode_webp(const pixels& p, int quality) {

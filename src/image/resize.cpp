@@ -334,10 +334,10 @@ const kernels& pick_kernels() {
 }
 
 template <int CH>
-class resampler {
+class resampler final : public detail::row_consumer {
 public:
-    resampler(const std::uint8_t* origin, std::size_t stride, rect crop, size to, double sx, double sy)
-        : k_(pick_kernels()), origin_(origin), stride_(stride), crop_(crop), to_(to),
+    resampler(rect crop, size to, double sx, double sy, std::uint8_t* out)
+        : k_(pick_kernels()), out_(out), crop_(crop), to_(to),
           h_(make_filter(crop.width, to.width, sx)), v_(make_filter(crop.height, to.height, sy)),
           ring_rows_(v_.taps), row_len_(std::size_t(h_.box_len) * CH),
           nvec_((h_.max_count * CH + k_.lanes - 1) / k_.lanes) {
@@ -354,53 +354,76 @@ public:
             for (int t = 0; t < h_.count[std::size_t(i)]; ++t)
                 for (int c = 0; c < CH; ++c) d[t * CH + c] = w[t];
         }
+        column_.resize(row_stride_);
+        row_.resize(std::size_t(to_.width + 1) * CH + 1);
+        rows_.resize(std::size_t(v_.taps));
     }
 
-    // Vertical first, on whole box rows (contiguous, so it vectorises), then horizontal on the
-    // output rows only: the per-pixel tap loop runs on to.height rows instead of on every box row.
-    void run(std::uint8_t* out) {
-        std::vector<float> column(row_stride_), row(std::size_t(to_.width + 1) * CH + 1);
-        std::vector<const float*> rows(std::size_t(v_.taps));
-        int next = 0;  // the next box row to make
-        for (int y = 0; y < to_.height; ++y) {
-            const int first = v_.first[std::size_t(y)], n = v_.count[std::size_t(y)];
-            for (; next < first + n; ++next) box_row(next, &ring_[std::size_t(next % ring_rows_) * row_stride_]);
-            for (int t = 0; t < n; ++t) rows[std::size_t(t)] = &ring_[std::size_t((first + t) % ring_rows_) * row_stride_];
-            k_.vertical(rows.data(), &v_.weights[std::size_t(y) * v_.taps], n, column.data(), row_stride_);
-            k_.horizontal[CH](column.data(), hw_.data(), h_.first.data(), to_.width, nvec_, row.data());
-            store(row.data(), out + std::size_t(y) * to_.width * CH);
+    // The crop's rows arrive one at a time; each completes at most one box row, which goes into
+    // the ring, and then every output row whose taps are all in the ring is made. The ring holds
+    // `taps` box rows: an output row not yet made needs none older than that (its first tap is
+    // within taps of the newest box row), so the slot a new box row takes is free.
+    void push(const std::uint8_t* s) override {
+        if (in_ >= crop_.height) return;  // past the crop: not ours
+        ++in_;
+        if (h_.box == 1 && v_.box == 1) {
+            widen_row(s, slot(made_));
+        } else {
+            if ((in_ - 1) % v_.box == 0) std::fill(acc_.begin(), acc_.end(), 0.0f);
+            accumulate(s);
+            if (in_ % v_.box != 0 && in_ != crop_.height) return;
+            finish_box_row(in_ - 1 - (in_ - 1) % v_.box);
         }
+        ++made_;
+        emit();
+    }
+
+    bool done() const override { return y_ == to_.height; }
+
+    // What the state above takes, for the memory estimate.
+    static std::uint64_t state_bytes(rect crop, size to, double sx, double sy) {
+        const kernels& k = pick_kernels();
+        const axis_filter h = make_filter(crop.width, to.width, sx), v = make_filter(crop.height, to.height, sy);
+        const std::uint64_t nvec = std::uint64_t(h.max_count * CH + k.lanes - 1) / k.lanes;
+        const std::uint64_t stride = (std::uint64_t(h.box_len) * CH + nvec * k.lanes + 63) / 64 * 64;
+        std::uint64_t floats = stride * (std::uint64_t(v.taps) + 1) + std::uint64_t(to.width) * nvec * k.lanes +
+                               std::uint64_t(to.width + 1) * CH + 1;
+        if (h.box > 1 || v.box > 1) floats += std::uint64_t(crop.width) * CH;
+        floats += std::uint64_t(h.taps) * to.width + std::uint64_t(v.taps) * to.height;  // the filters' weights
+        return floats * sizeof(float) + 2 * sizeof(int) * std::uint64_t(to.width + to.height);
     }
 
 private:
-    // Box row r: the source rows it covers, premultiplied and box-averaged, into dst (box_len pixels).
-    void box_row(int r, float* dst) {
-        if (h_.box == 1 && v_.box == 1) {
-            const std::uint8_t* s = origin_ + std::size_t(r) * stride_;
+    float* slot(int box_row) { return &ring_[std::size_t(box_row % ring_rows_) * row_stride_]; }
+
+    // A source row as a box row (no pre-shrink): premultiplied floats.
+    void widen_row(const std::uint8_t* s, float* dst) {
+        if constexpr (CH == 4) {
+            for (int x = 0; x < crop_.width; ++x, s += 4, dst += 4) {
+                const float alpha = s[3] * (1.0f / 255.0f);
+                dst[0] = s[0] * alpha, dst[1] = s[1] * alpha, dst[2] = s[2] * alpha, dst[3] = s[3];
+            }
+        } else {
+            k_.widen(s, dst, row_len_);
+        }
+    }
+
+    void accumulate(const std::uint8_t* s) {
+        float* a = acc_.data();
+        for (int x = 0; x < crop_.width; ++x, s += CH, a += CH) {
             if constexpr (CH == 4) {
-                for (int x = 0; x < crop_.width; ++x, s += 4, dst += 4) {
-                    const float alpha = s[3] * (1.0f / 255.0f);
-                    dst[0] = s[0] * alpha, dst[1] = s[1] * alpha, dst[2] = s[2] * alpha, dst[3] = s[3];
-                }
+                const float alpha = s[3] * (1.0f / 255.0f);
+                a[0] += s[0] * alpha, a[1] += s[1] * alpha, a[2] += s[2] * alpha, a[3] += s[3];
             } else {
-                k_.widen(s, dst, row_len_);
-            }
-            return;
-        }
-        const int y0 = r * v_.box, y1 = std::min(y0 + v_.box, crop_.height);
-        std::fill(acc_.begin(), acc_.end(), 0.0f);
-        for (int y = y0; y < y1; ++y) {
-            const std::uint8_t* s = origin_ + std::size_t(y) * stride_;
-            float* a = acc_.data();
-            for (int x = 0; x < crop_.width; ++x, s += CH, a += CH) {
-                if constexpr (CH == 4) {
-                    const float alpha = s[3] * (1.0f / 255.0f);
-                    a[0] += s[0] * alpha, a[1] += s[1] * alpha, a[2] += s[2] * alpha, a[3] += s[3];
-                } else {
-                    for (int k = 0; k < CH; ++k) a[k] += s[k];
-                }
+                for (int k = 0; k < CH; ++k) a[k] += s[k];
             }
         }
+    }
+
+    // The box row whose first source row is y0: the accumulated rows averaged over each box.
+    void finish_box_row(int y0) {
+        float* dst = slot(made_);
+        const int y1 = std::min(y0 + v_.box, crop_.height);
         const int bx = h_.box;
         for (int b = 0; b < h_.box_len; ++b) {
             const int x0 = b * bx, x1 = std::min(x0 + bx, crop_.width);
@@ -409,6 +432,19 @@ private:
             for (int x = x0; x < x1; ++x)
                 for (int k = 0; k < CH; ++k) sum[k] += acc_[std::size_t(x) * CH + k];
             for (int k = 0; k < CH; ++k) dst[std::size_t(b) * CH + k] = sum[k] * norm;
+        }
+    }
+
+    // Vertical first, on whole box rows (contiguous, so it vectorises), then horizontal on the
+    // output rows only: the per-pixel tap loop runs on to.height rows instead of on every box row.
+    void emit() {
+        while (y_ < to_.height && v_.first[std::size_t(y_)] + v_.count[std::size_t(y_)] <= made_) {
+            const int first = v_.first[std::size_t(y_)], n = v_.count[std::size_t(y_)];
+            for (int t = 0; t < n; ++t) rows_[std::size_t(t)] = slot(first + t);
+            k_.vertical(rows_.data(), &v_.weights[std::size_t(y_) * v_.taps], n, column_.data(), row_stride_);
+            k_.horizontal[CH](column_.data(), hw_.data(), h_.first.data(), to_.width, nvec_, row_.data());
+            store(row_.data(), out_ + std::size_t(y_) * to_.width * CH);
+            ++y_;
         }
     }
 
@@ -434,8 +470,7 @@ private:
     }
 
     const kernels& k_;
-    const std::uint8_t* origin_;
-    std::size_t stride_;
+    std::uint8_t* out_;
     rect crop_;
     size to_;
     axis_filter h_, v_;
@@ -443,8 +478,39 @@ private:
     std::size_t row_len_;     // floats of samples in a box row
     int nvec_;                // vectors per output pixel in the horizontal pass
     std::size_t row_stride_ = 0;  // floats in a ring row, with the zero padding
-    std::vector<float> ring_, acc_, hw_;
+    std::vector<float> ring_, acc_, hw_, column_, row_;
+    std::vector<const float*> rows_;
+    int in_ = 0;    // crop rows received
+    int made_ = 0;  // box rows made
+    int y_ = 0;     // output rows made
 };
+
+// A crop that already has the output's size: its rows are copied.
+class row_copier final : public detail::row_consumer {
+public:
+    row_copier(int width, int height, int channels, std::uint8_t* out)
+        : row_bytes_(std::size_t(width) * channels), height_(height), out_(out) {}
+    void push(const std::uint8_t* row) override {
+        if (y_ >= height_) return;
+        std::memcpy(out_ + std::size_t(y_++) * row_bytes_, row, row_bytes_);
+    }
+    bool done() const override { return y_ == height_; }
+
+private:
+    std::size_t row_bytes_;
+    int height_;
+    std::uint8_t* out_;
+    int y_ = 0;
+};
+
+bool is_copy(rect crop, size to, double sx, double sy) {
+    return crop.width == to.width && crop.height == to.height && sx == 1.0 && sy == 1.0;
+}
+
+void normalise_scales(rect crop, size to, double& sx, double& sy) {
+    if (!(sx > 0) || !std::isfinite(sx)) sx = double(crop.width) / to.width;
+    if (!(sy > 0) || !std::isfinite(sy)) sy = double(crop.height) / to.height;
+}
 
 }  // namespace
 
@@ -463,6 +529,28 @@ pixels expand_grey(pixels p) {
     return out;
 }
 
+std::unique_ptr<row_consumer> make_consumer(int channels, rect crop, size to, double sx, double sy, pixels& out) {
+    if ((channels != 1 && channels != 3 && channels != 4) || crop.width < 1 || crop.height < 1 || to.width < 1 ||
+        to.height < 1)
+        throw std::invalid_argument("image::make_consumer: malformed geometry");  // a caller bug
+    normalise_scales(crop, to, sx, sy);
+    out = pixels{to.width, to.height, channels, {}};
+    out.data.resize(std::size_t(to.width) * std::size_t(to.height) * std::size_t(channels));
+    std::uint8_t* o = out.data.data();
+    if (is_copy(crop, to, sx, sy)) return std::make_unique<row_copier>(to.width, to.height, channels, o);
+    if (channels == 4) return std::make_unique<resampler<4>>(crop, to, sx, sy, o);
+    if (channels == 3) return std::make_unique<resampler<3>>(crop, to, sx, sy, o);
+    return std::make_unique<resampler<1>>(crop, to, sx, sy, o);
+}
+
+std::uint64_t consumer_bytes(int channels, rect crop, size to, double sx, double sy) {
+    normalise_scales(crop, to, sx, sy);
+    if (is_copy(crop, to, sx, sy)) return 0;
+    if (channels == 4) return resampler<4>::state_bytes(crop, to, sx, sy);
+    if (channels == 3) return resampler<3>::state_bytes(crop, to, sx, sy);
+    return resampler<1>::state_bytes(crop, to, sx, sy);
+}
+
 pixels resize_scaled(const pixels& src, rect crop, size to, double sx, double sy) {
     if (src.width <= 0 || src.height <= 0 || (src.channels != 1 && src.channels != 3 && src.channels != 4) ||
         src.data.size() != std::size_t(src.width) * std::size_t(src.height) * std::size_t(src.channels))
@@ -475,24 +563,11 @@ pixels resize_scaled(const pixels& src, rect crop, size to, double sx, double sy
     to.width = std::max(to.width, 1);
     to.height = std::max(to.height, 1);
 
-    pixels out{to.width, to.height, src.channels, {}};
-    out.data.resize(std::size_t(to.width) * std::size_t(to.height) * std::size_t(src.channels));
+    pixels out;
+    auto consumer = make_consumer(src.channels, crop, to, sx, sy, out);
     const std::size_t stride = std::size_t(src.width) * src.channels;
     const std::uint8_t* origin = src.data.data() + std::size_t(crop.y) * stride + std::size_t(crop.x) * src.channels;
-
-    if (!(sx > 0) || !std::isfinite(sx)) sx = double(crop.width) / to.width;
-    if (!(sy > 0) || !std::isfinite(sy)) sy = double(crop.height) / to.height;
-    if (crop.width == to.width && crop.height == to.height && sx == 1.0 && sy == 1.0) {  // a pure crop
-        const std::size_t row = std::size_t(to.width) * src.channels;
-        for (int y = 0; y < to.height; ++y) std::copy_n(origin + y * stride, row, out.data.data() + y * row);
-        return out;
-    }
-    if (src.channels == 4)
-        resampler<4>(origin, stride, crop, to, sx, sy).run(out.data.data());
-    else if (src.channels == 3)
-        resampler<3>(origin, stride, crop, to, sx, sy).run(out.data.data());
-    else
-        resampler<1>(origin, stride, crop, to, sx, sy).run(out.data.data());
+    for (int y = 0; y < crop.height; ++y) consumer->push(origin + std::size_t(y) * stride);
     return out;
 }
 

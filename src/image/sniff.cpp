@@ -1,5 +1,5 @@
 // Format detection from magic bytes, and header-only dimension reading.
-#include "quickthumb/image.hpp"
+#include "internal.hpp"
 
 #include <stb_image.h>
 #include <webp/decode.h>
@@ -100,7 +100,8 @@ struct jpeg_header_state {
 }
 
 // Nothing with a destructor lives in this frame, so a longjmp out of libjpeg skips nothing.
-bool jpeg_dimensions(jpeg_header_state* s, const std::uint8_t* data, std::size_t size, int* w, int* h) {
+bool jpeg_dimensions(jpeg_header_state* s, const std::uint8_t* data, std::size_t size, int* w, int* h,
+                     header_layout* layout) {
     s->cinfo.err = jpeg_std_error(&s->err);
     s->err.error_exit = jpeg_header_error_exit;
     s->err.output_message = [](j_common_ptr) {};  // warnings are irrelevant for the header
@@ -111,11 +112,44 @@ bool jpeg_dimensions(jpeg_header_state* s, const std::uint8_t* data, std::size_t
     jpeg_read_header(&s->cinfo, TRUE);
     *w = static_cast<int>(s->cinfo.image_width);
     *h = static_cast<int>(s->cinfo.image_height);
+    // What the decoder will hold: a file of several scans (progressive, or components sent
+    // apart) keeps every DCT coefficient, each component's block grid rounded up to its sampling.
+    const jpeg_decompress_struct& c = s->cinfo;
+    layout->components = c.num_components;
+    layout->channels = c.jpeg_color_space == JCS_GRAYSCALE ? 1 : 3;
+    layout->whole_frame = jpeg_has_multiple_scans(&s->cinfo);
+    if (layout->whole_frame) {
+        std::int64_t blocks = 0;
+        for (int i = 0; i < c.num_components; ++i) {
+            const jpeg_component_info& ci = c.comp_info[i];
+            auto round_up = [](std::int64_t v, std::int64_t m) { return m > 0 ? (v + m - 1) / m * m : v; };
+            blocks += round_up(ci.width_in_blocks, ci.h_samp_factor) * round_up(ci.height_in_blocks, ci.v_samp_factor);
+        }
+        layout->coefficient_bytes = blocks * std::int64_t{sizeof(JBLOCK)};
+    }
     return true;
 }
 
 std::uint32_t be32(const std::uint8_t* p) {
     return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+}
+
+// From IHDR and the chunks before the image data: the channels libspng is asked for, interlace.
+header_layout png_layout(std::span<const std::uint8_t> d) {
+    header_layout l;
+    const std::uint8_t depth = d[24], type = d[25];
+    l.whole_frame = d[28] != 0;
+    bool trns = false;
+    for (std::size_t pos = 8; d.size() - pos >= 12;) {
+        const std::uint32_t len = be32(d.data() + pos);
+        if (std::memcmp(d.data() + pos + 4, "tRNS", 4) == 0) trns = true;
+        if (std::memcmp(d.data() + pos + 4, "IDAT", 4) == 0 || len > d.size() - pos - 12) break;
+        pos += 12 + std::size_t{len};
+    }
+    const bool alpha = type == 4 || type == 6 || trns, grey = type == 0 || type == 4;
+    l.channels = alpha ? 4 : grey ? 1 : 3;
+    l.bit_depth = depth;
+    return l;
 }
 
 error corrupt(format f, std::string_view why) {
@@ -181,7 +215,7 @@ result<header_info> read_header(std::span<const std::uint8_t> data) {
     switch (info.fmt) {
         case format::jpeg: {
             auto state = std::make_unique<jpeg_header_state>();
-            if (!jpeg_dimensions(state.get(), data.data(), data.size(), &info.width, &info.height)) {
+            if (!jpeg_dimensions(state.get(), data.data(), data.size(), &info.width, &info.height, &info.layout)) {
                 // Lossless/hierarchical JPEG (SOF3, SOF5..7) is valid but beyond libjpeg-turbo 2.x.
                 if (state->code == JERR_SOF_UNSUPPORTED || state->code == JERR_ARITH_NOTIMPL)
                     return error{errc::unsupported_format,
@@ -193,6 +227,7 @@ result<header_info> read_header(std::span<const std::uint8_t> data) {
         case format::webp:
             if (!WebPGetInfo(data.data(), data.size(), &info.width, &info.height))
                 return corrupt(info.fmt, "libwebp could not parse it");
+            info.layout = detail::webp_layout(data);
             break;
         case format::png:
             // IHDR by hand: stbi_info refuses PNGs over 1 GB of pixels as "too large", and such a
@@ -203,6 +238,7 @@ result<header_info> read_header(std::span<const std::uint8_t> data) {
                 return corrupt(info.fmt, "impossible dimensions");
             info.width = static_cast<int>(be32(data.data() + 16));
             info.height = static_cast<int>(be32(data.data() + 20));
+            info.layout = png_layout(data);
             break;
         case format::gif:
         case format::bmp: {
@@ -211,6 +247,17 @@ result<header_info> read_header(std::span<const std::uint8_t> data) {
             if (!stbi_info_from_memory(data.data(), static_cast<int>(data.size()), &info.width, &info.height,
                                        &comp))
                 return corrupt(info.fmt, stbi_failure_reason());
+            if (info.fmt == format::bmp) {
+                info.layout.channels = comp == 2 || comp == 4 ? 4 : 3;
+                info.layout.whole_frame = true;  // stb_image decodes it whole
+            } else {
+                info.layout.channels = 4;
+                if (auto frame = detail::read_gif_frame(data)) {
+                    info.layout.whole_frame = frame->interlaced;
+                    info.layout.frame_width = frame->width;
+                    info.layout.frame_height = frame->height;
+                }  // else the decoder reports what is wrong
+            }
             break;
         }
         default: break;  // refused by unsupported_input above

@@ -1,4 +1,5 @@
-// The one translation unit that compiles the stb implementations (libstb is not linked).
+// The one translation unit that compiles stb_image (libstb is not linked); it decodes BMP only
+// (PNG and GIF have streaming decoders). The tests compile stb_image_write themselves.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
 #pragma GCC diagnostic ignored "-Wextra"
@@ -10,7 +11,8 @@
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
 #pragma GCC diagnostic ignored "-Wconversion"
 
-// We sniff formats ourselves and hand stb only PNG, GIF and BMP: leave the other loaders out.
+// We sniff formats ourselves and hand stb only BMP (the tests use its PNG loader as a reference):
+// leave the other loaders out.
 #define STBI_NO_HDR
 #define STBI_NO_PSD
 #define STBI_NO_PIC
@@ -21,13 +23,4 @@
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
-
 #pragma GCC diagnostic pop
-
-namespace {
-// stb_image_write's level is a global (default 8); set it once here, before any thread can encode,
-// rather than racing on it per call. 6 is zlib's default: much faster for a negligible size cost.
-[[maybe_unused]] const bool png_level_set = (stbi_write_png_compression_level = 6, true);
-}  // namespace

@@ -1,5 +1,6 @@
 #pragma once
 // Access to ../shared/testdata. Tests that need it skip with a visible message when it is absent.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -18,6 +19,15 @@ inline std::optional<std::filesystem::path> shared_testdata() {
 inline std::vector<std::uint8_t> read_file(const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The regular files of a directory, sorted by name.
+inline std::vector<std::filesystem::path> files_in(const std::filesystem::path& dir) {
+    std::vector<std::filesystem::path> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.is_regular_file()) out.push_back(e.path());
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 }  // namespace qt_test
