@@ -1,4 +1,5 @@
 // The metrics module alone, and GET /metrics on the real binary.
+#include "support/prometheus_text.hpp"
 #include "quickthumb/job_hooks.hpp"
 #include "quickthumb/metrics.hpp"
 #include "quickthumb/store.hpp"
@@ -22,22 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The value of one series ("name{labels}" exactly as exposed), or nullopt when it is absent.
-std::optional<double> sample(const std::string& text, const std::string& series) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 && line[series.size()] == ' ')
-            return std::stod(line.substr(series.size() + 1));
-    return std::nullopt;
-}
-
-double value(const std::string& text, const std::string& series) {
-    auto v = sample(text, series);
-    INFO("series " << series);
-    REQUIRE(v);
-    return *v;
-}
+using qt_test::sample;
+using qt_test::value;
 
 // Every label value in the exposition (what is between the quotes of name="value").
 std::vector<std::pair<std::string, std::string>> labels_of(const std::string& text) {
@@ -72,6 +59,10 @@ const std::vector<std::pair<std::string, std::string>> families{
     {"quickthumb_http_requests_total", "counter"},
     {"quickthumb_http_request_duration_seconds", "histogram"},
     {"quickthumb_upload_bytes_total", "counter"},
+    {"quickthumb_memory_budget_bytes", "gauge"},
+    {"quickthumb_memory_reserved_bytes", "gauge"},
+    {"quickthumb_jobs_waiting_for_memory", "gauge"},
+    {"quickthumb_memory_waits_total", "counter"},
 };
 
 }  // namespace
@@ -136,20 +127,29 @@ TEST_CASE("metrics: gauges are read from their sources at each scrape", "[metric
     metrics m;
     std::int64_t backlog = 7;
     int busy = 2;
+    memory_gauges memory{400 << 20, 100 << 20, 1, 3};
     m.set_sources(metrics_sources{
         [] { return std::map<job_state, std::int64_t>{{job_state::queued, 5}, {job_state::failed, 1}}; },
-        [&] { return backlog; }, [&] { return busy; }});
+        [&] { return backlog; }, [&] { return busy; }, [&] { return memory; }});
     auto text = m.render();
     CHECK(value(text, R"(quickthumb_jobs{state="queued"})") == 5);
     CHECK(value(text, R"(quickthumb_jobs{state="failed"})") == 1);
     CHECK(value(text, R"(quickthumb_jobs{state="succeeded"})") == 0);  // absent from the source: 0
     CHECK(value(text, "quickthumb_backlog") == 7);
     CHECK(value(text, "quickthumb_workers_busy") == 2);
+    CHECK(value(text, "quickthumb_memory_budget_bytes") == 400 << 20);
+    CHECK(value(text, "quickthumb_memory_reserved_bytes") == 100 << 20);
+    CHECK(value(text, "quickthumb_jobs_waiting_for_memory") == 1);
+    CHECK(value(text, "quickthumb_memory_waits_total") == 3);
     backlog = 0;
     busy = 1;
+    memory = {400 << 20, 0, 0, 5};
     text = m.render();
     CHECK(value(text, "quickthumb_backlog") == 0);
     CHECK(value(text, "quickthumb_workers_busy") == 1);
+    CHECK(value(text, "quickthumb_memory_reserved_bytes") == 0);
+    CHECK(value(text, "quickthumb_jobs_waiting_for_memory") == 0);
+    CHECK(value(text, "quickthumb_memory_waits_total") == 5);
 }
 
 TEST_CASE("metrics: jobs by state come from one query on the store", "[metrics]") {

@@ -1,5 +1,6 @@
 // The worker's job life, black-box through the real binary: retries with backoff, permanent
 // failures, the per-job timeout, cancellation, retry by hand, retention and upload clean-up.
+#include "support/eventually.hpp"
 #include "support/server_process.hpp"
 #include "support/synthetic.hpp"
 
@@ -29,16 +30,6 @@ json::object get_job(unsigned short port, const std::string& id) {
     auto r = http_request(port, "GET", "/api/v1/jobs/" + id);
     REQUIRE(r.status == 200);
     return job_json(r.body);
-}
-
-// Polls until `pred` holds; fails the test after `limit`. Only a failure waits the whole limit.
-template <class Pred>
-void eventually(Pred pred, std::chrono::seconds limit, const char* what) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) FAIL("never happened: " << what);
-        std::this_thread::sleep_for(10ms);
-    }
 }
 
 std::string upload_one(unsigned short port, const std::string& bytes, const std::string& query = {}) {

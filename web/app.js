@@ -388,10 +388,10 @@
         const jobs = body && Array.isArray(body.jobs) ? body.jobs : body && body.id ? [body] : [];
         el.remove();
         for (const job of jobs) {
-          // An event may have shown it already; either way it now sits where the upload was.
+          // An event may have shown it already, maybe in a later state than this answer's
+          // (upsertJob keeps the later one); either way it now sits where the upload was.
           const existing = rendered.get(job.id);
-          if (existing) existing.el.remove();
-          rendered.delete(job.id);
+          if (existing) jobList.prepend(existing.el);
           upsertJob(job, true);
         }
         updateEmpty();
@@ -623,6 +623,19 @@
     else if (button.classList.contains('job-retry')) jobAction(li.dataset.id, 'retry');
   });
 
+  const finalStates = new Set(['succeeded', 'failed', 'cancelled']);
+  /**
+   * Whether `job` is older than what a row shows. Snapshots arrive by two roads (an upload's or an
+   * action's answer, and the event stream), so a fast job's "succeeded" event can come before the
+   * 202 that says "queued": the later change wins, and within one millisecond a final state wins.
+   */
+  function isStale(job, shown) {
+    const t = Date.parse(job.updated_at), u = Date.parse(shown.updated_at);
+    if (Number.isNaN(t) || Number.isNaN(u) || t > u) return false;
+    if (t < u) return true;
+    return finalStates.has(shown.state) && !finalStates.has(job.state);
+  }
+
   /** Creates or updates the element of one job; returns its entry. */
   function upsertJob(job, prepend) {
     if (!job || typeof job.id !== 'string' || job.id === '') return null;
@@ -634,6 +647,8 @@
       if (prepend) jobList.prepend(entry.el);
       else jobList.appendChild(entry.el);
     }
+    if (entry.job && isStale(job, entry.job)) return entry;
+    entry.job = job;
     const sig = JSON.stringify(job);
     if (sig !== entry.sig) {
       entry.sig = sig;

@@ -21,6 +21,14 @@ struct config_error : std::runtime_error {
 
 enum class log_level { debug, info, warn, error };
 
+// --max-memory: the memory budget jobs reserve their estimated peak from. A size, or a share of
+// the memory limit found at start-up (memory_limit.hpp); neither set: the default share.
+struct memory_setting {
+    std::uint64_t bytes = 0;  // when non-zero, exactly this
+    double share = 0;         // else this share of the limit, 0 < share <= 1 (0: the default)
+    bool operator==(const memory_setting&) const = default;
+};
+
 struct serve_config {
     std::string bind = "0.0.0.0";
     std::uint16_t port = 8080;
@@ -30,6 +38,7 @@ struct serve_config {
     std::size_t max_backlog = 100000;    // waiting jobs before uploads get 429
     std::uint64_t max_upload = 32ull << 20;
     std::int64_t max_pixels = 100'000'000;
+    memory_setting max_memory;
     std::string redis;                   // redis://host:port/db, empty = off
     std::string api_token;
     // Access (src/http/access.hpp): more API tokens, one a line; a Bearer token for /metrics; the
@@ -78,6 +87,7 @@ struct thumb_config {
     image::rgb background{};  // what JPEG output flattens alpha onto
     int jobs = 0;             // threads; 0 = number of cores
     std::int64_t max_pixels = 100'000'000;
+    memory_setting max_memory;  // as serve's: files reserve their estimate before decoding
 };
 
 enum class command { serve, thumb, help, version };
@@ -104,5 +114,8 @@ std::chrono::milliseconds parse_duration(std::string_view flag, std::string_view
 
 // "32MiB", "512k", "1G", "1048576" -> bytes. Throws config_error.
 std::uint64_t parse_size(std::string_view flag, std::string_view text);
+
+// "512M" (a size, at least 16 MiB) or "60%" (of the memory limit). Throws config_error.
+memory_setting parse_memory_setting(std::string_view shown, std::string_view text);
 
 }  // namespace quickthumb

@@ -42,9 +42,11 @@ enum class errc {
     too_many_connections,  // the connection cap (global or this client's) is reached
     uri_too_long,
     header_too_large,      // the request header is over the size or field-count limit
+    // images (permanent): decoding it would take more than the whole memory budget (--max-memory)
+    too_large_for_memory,
 };
 // The last errc: loops over every code end here (keep it the last one above).
-inline constexpr errc errc_last = errc::header_too_large;
+inline constexpr errc errc_last = errc::too_large_for_memory;
 
 // Whether a job failing with this code may succeed if run again: I/O trouble, a full disk, a
 // timeout, a bug's exception. Broken or unsupported images fail at once.

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <vector>
 
 namespace quickthumb {
 class metrics;
@@ -36,9 +37,10 @@ struct services {
     // Asks the workers to stop a running job at its next safe point (DELETE of a running job).
     std::function<bool(const std::string& id)> cancel_running;
     std::atomic<bool> accepting{true};   // false once shutdown began: uploads get 503
-    // Extra fields for GET /readyz from optional parts (the Redis mirror's {"redis": "up"}), so
-    // http does not depend on them. Empty: "redis": "off".
-    std::function<boost::json::object()> readiness{};
+    // Extra fields for GET /readyz from other parts (the Redis mirror's {"redis": "up"}, the
+    // memory budget's {"memory": {...}}), so http does not depend on them; each adds its own. No
+    // Redis part: "redis": "off".
+    std::vector<std::function<boost::json::object()>> readiness{};
     // Live job events for GET /api/v1/events; null: the route answers 503.
     event_bus* events = nullptr;
     // Every request is counted here and GET /metrics renders it; null: the route answers 404.

@@ -211,6 +211,10 @@ result<std::uint64_t> estimate_memory(std::span<const std::uint8_t> data, const 
                                       const thumbnails_request& req);
 result<std::uint64_t> estimate_memory(std::span<const std::uint8_t> data, const thumbnails_request& req);
 
+// too_large_for_memory: "decoding this 9000x9000 interlaced PNG takes about 310 MiB, more than the
+// whole memory budget of 256 MiB".
+error memory_error(const header_info& h, std::uint64_t needed, std::uint64_t budget);
+
 // Single-box convenience over make_thumbnails, kept for existing callers.
 struct thumbnail_request {
     int box_width = 256;

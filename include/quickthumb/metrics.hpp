@@ -17,12 +17,20 @@ namespace quickthumb {
 
 class store;
 
+// The memory budget as the gauges show it (memory_budget::state, without depending on it).
+struct memory_gauges {
+    std::uint64_t budget = 0, reserved = 0;
+    std::size_t waiting = 0;
+    std::uint64_t waited = 0;  // a counter: reservations that had to wait
+};
+
 // Where the scrape-time gauges come from. An empty source leaves its gauge at 0.
 struct metrics_sources {
     // Jobs by state: a blocking store read (render() must run on a pool, never the network thread).
     std::function<std::map<job_state, std::int64_t>()> jobs_by_state;
     std::function<std::int64_t()> backlog;
     std::function<int()> workers_busy;
+    std::function<memory_gauges()> memory;
 };
 
 class metrics {

@@ -8,8 +8,14 @@
 //   permanent failure, or no attempts left -> failed, with the reason
 //   cancelled (DELETE) while running -> stops at the next safe point; its outputs are removed
 //   shutdown past its grace      -> stops at the next safe point; back to queued, attempt not counted
+// Before its decode, a job reserves its estimated peak memory (image::estimate_memory, from the
+// header) from the memory budget and waits while the budget is spent; its timeout runs from when
+// it has the memory. A job that needs more than the whole budget fails as too_large_for_memory.
+#include "quickthumb/file_io.hpp"
+#include "quickthumb/image.hpp"
 #include "quickthumb/job_hooks.hpp"
 #include "quickthumb/job_queue.hpp"
+#include "quickthumb/memory_budget.hpp"
 #include "quickthumb/storage.hpp"
 #include "quickthumb/store.hpp"
 
@@ -36,6 +42,8 @@ struct worker_options {
     std::int64_t max_pixels = 100'000'000;
     std::chrono::milliseconds job_timeout{60'000};
     bool keep_uploads = false;
+    // Where jobs reserve their memory; must outlive the pool. Null: no budget (tests of other things).
+    memory_budget* budget = nullptr;
 };
 
 class worker_pool {
@@ -54,7 +62,8 @@ public:
     bool cancel_running(const std::string& id);
     // Shutdown past its grace: every running job stops at its next safe point and goes back to
     // queued for the next start. Thread-safe.
-    void abort_all() noexcept { aborting_ = true; }
+    // Jobs waiting for memory stop waiting (the budget is closed).
+    void abort_all() noexcept;
 
 private:
     // What a running job's safe points check.
@@ -62,11 +71,24 @@ private:
         std::atomic<bool> cancelled{false};
         std::chrono::steady_clock::time_point deadline;
         std::atomic<int> progress{0};
+        memory_budget::ticket memory_wait;  // a cancel calls off the wait for memory too
+    };
+    // A job ready to decode: its upload mapped, its header read, its peak memory estimated.
+    struct prepared_job {
+        mapped_file data;
+        image::header_info header;
+        image::thumbnails_request request;
+        std::uint64_t memory = 0;
     };
     boost::asio::awaitable<void> run_worker();
     boost::asio::awaitable<void> process(std::string id);
-    // The blocking part of a job: read the upload, make the thumbnails, write each atomically.
-    job_outcome run_job(const job& j, job_control& ctl) const;
+    // Maps the upload and reads what the decode will need; a failure is the attempt's outcome.
+    result<prepared_job> prepare(const job& j, job_outcome& out) const;
+    // Reserves the job's memory (waiting while the budget is spent): nullopt on success, else why not.
+    boost::asio::awaitable<std::optional<error>> reserve_memory(const prepared_job& p, job_control& ctl,
+                                                                memory_budget::reservation& held);
+    // The blocking part of a job: make the thumbnails, write each atomically.
+    job_outcome run_job(const job& j, job_control& ctl, prepared_job& p, job_outcome out) const;
     void remove_outputs(const std::string& id) const;
     // Runs a store write until it commits (retrying while SQLite cannot write); nullopt when a
     // shutdown gave up on it.

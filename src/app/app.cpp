@@ -5,6 +5,8 @@
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/job_hooks.hpp"
 #include "quickthumb/log.hpp"
+#include "quickthumb/memory_budget.hpp"
+#include "quickthumb/memory_limit.hpp"
 #include "quickthumb/metrics.hpp"
 #include "quickthumb/redis_mirror.hpp"
 #include "quickthumb/retention.hpp"
@@ -93,16 +95,32 @@ int run_service(const serve_config& cfg) {
     metrics meter;
     meter.attach(hooks);
     job_queue queue(blocking, db, cfg.queue_capacity);
+    // Jobs reserve their estimated peak memory from this before they decode.
+    const memory_limit limit = detect_memory_limit();
+    memory_budget budget(resolve_memory_budget(cfg.max_memory, limit));
+    log::info("memory budget", "bytes=" + std::to_string(budget.total()) + " limit_bytes=" + std::to_string(limit.bytes) +
+                                   " limit_from=\"" + limit.source + "\"");
     worker_pool workers(work, queue, db, files,
-                        worker_options{cfg.workers, cfg.max_pixels, cfg.job_timeout, cfg.keep_uploads}, hooks);
+                        worker_options{cfg.workers, cfg.max_pixels, cfg.job_timeout, cfg.keep_uploads, &budget}, hooks);
     retention_sweeper retention(blocking, db, files, cfg.retention);
     http::services svc{cfg, db, files, queue, blocking, hooks,
                        [&workers](const std::string& id) { return workers.cancel_running(id); }};
-    if (mirror) svc.readiness = [&mirror] { return mirror->readiness(); };
+    if (mirror) svc.readiness.push_back([&mirror] { return mirror->readiness(); });
+    // The memory budget is reported, never a reason to be unready: jobs waiting for memory wait
+    // in the store like any other, and uploads are still taken.
+    svc.readiness.push_back([&budget] {
+        const auto s = budget.snapshot();
+        return boost::json::object{{"memory", boost::json::object{{"budget_bytes", s.total},
+                                                                   {"reserved_bytes", s.reserved},
+                                                                   {"waiting_jobs", s.waiting}}}};
+    });
     svc.events = &events;
     // The gauges are read when scraped (render runs on the blocking pool: the store read blocks).
     meter.set_sources(metrics_sources{[&db] { return count_jobs_by_state(db); }, [&queue] { return queue.waiting(); },
-                                      [&workers] { return workers.busy(); }});
+                                      [&workers] { return workers.busy(); }, [&budget] {
+                                          const auto s = budget.snapshot();
+                                          return memory_gauges{s.total, s.reserved, s.waiting, s.waited};
+                                      }});
     svc.metrics = &meter;
     svc.access = &access;
     http::server server(io, svc);

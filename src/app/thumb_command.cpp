@@ -2,7 +2,8 @@
 
 #include "quickthumb/file_io.hpp"
 #include "quickthumb/image.hpp"
-
+#include "quickthumb/memory_budget.hpp"
+#include "quickthumb/memory_limit.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -34,7 +35,7 @@ fs::path output_path_for(const fs::path& input, const std::string& pattern) {
 namespace {
 
 
-result<void> thumb_one(const fs::path& in, const fs::path& out, const thumb_config& cfg) {
+result<void> thumb_one(const fs::path& in, const fs::path& out, const thumb_config& cfg, memory_budget& budget) {
     auto file = mapped_file::open(in);
     if (!file) return file.error();
     // Writing over the input would lose the original (e.g. -o %s.jpg on a .jpg beside it).
@@ -50,7 +51,17 @@ result<void> thumb_one(const fs::path& in, const fs::path& out, const thumb_conf
     req.enlarge = cfg.enlarge;
     req.background = cfg.background;
     req.max_pixels = cfg.max_pixels;
-    auto thumbs = image::make_thumbnails(file->bytes(), req);
+    auto header = image::read_header(file->bytes());
+    if (!header) return header.error();
+    // The same budget as the service's: a file waits until its estimated peak fits beside the
+    // others being done.
+    auto needed = image::estimate_memory(file->bytes(), *header, req);
+    if (!needed) return needed.error();
+    if (!budget.fits(*needed)) return image::memory_error(*header, *needed, budget.total());
+    auto held = budget.reserve(*needed);
+    auto thumbs = image::make_thumbnails(file->bytes(), req, *header);
+    held.release();
+    if (*needed >= trim_after_bytes) release_free_memory();
     if (!thumbs) return thumbs.error();
     if (thumbs->outputs.size() != 1) return error{errc::internal, "the engine returned no thumbnail"};
     return write_file_atomically(out, thumbs->outputs.front().bytes, durability::none);
@@ -73,6 +84,7 @@ int run_thumb(const thumb_config& cfg) {
         if (!fresh) clash[i] = "its output " + outputs[i].string() + " is also the output of " + cfg.inputs[it->second];
     }
 
+    memory_budget budget(resolve_memory_budget(cfg.max_memory, detect_memory_limit()));
     const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
     const std::size_t threads = std::clamp<std::size_t>(cfg.jobs > 0 ? static_cast<std::size_t>(cfg.jobs) : cores, 1, n);
     std::atomic<std::size_t> next{0};
@@ -91,7 +103,7 @@ int run_thumb(const thumb_config& cfg) {
             }
             // An exception escaping a thread would terminate the whole batch; it is one file's failure.
             try {
-                if (auto r = thumb_one(cfg.inputs[i], outputs[i], cfg); !r) report(i, r.error().message);
+                if (auto r = thumb_one(cfg.inputs[i], outputs[i], cfg, budget); !r) report(i, r.error().message);
             } catch (const std::exception& e) {
                 report(i, std::string("internal error: ") + e.what());
             }

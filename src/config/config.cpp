@@ -40,7 +40,8 @@ const std::vector<std::string_view> serve_flags = {
     "bind", "port", "data", "workers", "queue-capacity", "max-backlog", "max-upload", "max-pixels",
     "redis", "api-token", "log-level", "shutdown-grace", "max-attempts", "job-timeout", "retention",
     "keep-uploads", "redis-claim-idle", "header-timeout", "body-timeout", "upload-rate", "upload-burst",
-    "max-connections", "max-client-connections", "trust-proxy", "api-token-file", "metrics-token", "cors-origin"};
+    "max-connections", "max-client-connections", "trust-proxy", "api-token-file", "metrics-token", "cors-origin",
+    "max-memory"};
 // Flags that may stand alone (`--keep-uploads` means true).
 const std::vector<std::string_view> bool_flags = {"keep-uploads", "trust-proxy"};
 
@@ -70,6 +71,8 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
         if (c.max_upload < 1024) throw config_error("--max-upload: must be at least 1KiB");
     } else if (flag == "max-pixels") {
         c.max_pixels = parse_int<std::int64_t>(flag, v, 1, 10'000'000'000);
+    } else if (flag == "max-memory") {
+        c.max_memory = parse_memory_setting("--max-memory", v);
     } else if (flag == "redis") {
         if (!v.empty() && !v.starts_with("redis://"))
             throw config_error("--redis: expected a URL like redis://127.0.0.1:6379/0, got '" + v + "'");
@@ -234,6 +237,8 @@ thumb_config parse_thumb_args(const std::vector<std::string>& args) {
             t.jobs = parse_int_as<int>(a, value(), 0, 256);
         } else if (a == "--max-pixels") {
             t.max_pixels = parse_int_as<std::int64_t>(a, value(), 1, 10'000'000'000);
+        } else if (a == "--max-memory") {
+            t.max_memory = parse_memory_setting(a, value());
         } else {
             throw config_error("unknown option " + std::string(a) + " (try: quickthumb thumb --help)");
         }
@@ -291,6 +296,24 @@ std::uint64_t parse_size(std::string_view flag, std::string_view text) {
     return v * mult;
 }
 
+memory_setting parse_memory_setting(std::string_view shown, std::string_view text) {
+    memory_setting m;
+    if (text.ends_with('%')) {
+        const auto pct = parse_int_as<int>(shown, text.substr(0, text.size() - 1), 1, 100);
+        m.share = pct / 100.0;
+        return m;
+    }
+    const std::string flag(shown.starts_with("--") ? shown.substr(2) : shown);
+    try {
+        m.bytes = parse_size(flag, text);
+    } catch (const config_error&) {
+        throw config_error(std::string(shown) + ": expected a size like 512M or 2G, or a share of the memory limit "
+                                                "like 60%, got '" + std::string(text) + "'");
+    }
+    if (m.bytes < (16ull << 20)) throw config_error(std::string(shown) + ": must be at least 16M");
+    return m;
+}
+
 std::string thumb_usage() {
     return R"(Usage: quickthumb thumb IN... [options]
 Thumbnails files with the service's image engine, like vipsthumbnail, on all cores.
@@ -309,6 +332,10 @@ Thumbnails files with the service's image engine, like vipsthumbnail, on all cor
                          (default #ffffff)
   -j, --jobs N           files processed at once (default 0: one per core)
   --max-pixels N         refuse larger images (default 100000000)
+  --max-memory SIZE|N%   memory the files being done may take at once, e.g. 1G or 50%: each
+                         reserves its estimated peak before it is decoded and waits while the
+                         budget is spent; a file needing more than all of it fails (default:
+                         3/4 of the memory cgroup's limit, else half of the machine's memory)
   --                     the remaining arguments are files, even if they start with -
 Outputs are written to a temporary file and renamed, so a reader never sees half a file.
 Prints "quickthumb: FILE: reason" for each failed file and carries on; the exit status is
@@ -333,6 +360,11 @@ serve flags (each also read from QUICKTHUMB_<NAME>, e.g. QUICKTHUMB_PORT; flags 
   --max-backlog N         waiting jobs before uploads get 429 (default 100000)
   --max-upload SIZE       largest upload, e.g. 32M (default 32MiB)
   --max-pixels N          largest image in pixels per frame (default 100000000)
+  --max-memory SIZE|N%    memory the running jobs may take, e.g. 384M or 60% of the limit: each
+                          job reserves its estimated peak (from the image's header) before it
+                          decodes and waits while the budget is spent; a job needing more than
+                          all of it fails as too_large_for_memory (default: 3/4 of the memory
+                          cgroup's limit, as docker --memory sets it, else half of the machine's)
   --shutdown-grace SECS   how long running jobs may finish on SIGTERM (default 20)
   --max-attempts N        attempts before a job failing for a passing reason (I/O, a crash, a
                           timeout) fails for good; broken images fail at once (default 3)

@@ -46,6 +46,7 @@ std::string_view errc_name(errc e) noexcept {
         case errc::too_many_connections: return "too_many_connections";
         case errc::uri_too_long: return "uri_too_long";
         case errc::header_too_large: return "header_too_large";
+        case errc::too_large_for_memory: return "too_large_for_memory";
     }
     return "internal";
 }

@@ -109,9 +109,10 @@ asio::awaitable<bhttp::message_generator> handle_retry_job(services& svc, const 
     }
     auto changed = co_await svc.db.retry(id);
     if (!changed) co_return error_response(req, changed.error());
-    svc.queue.notify(1);
+    // Told before the workers are woken: a fast job's own changes must not overtake this one.
     svc.hooks.on_requeued(id);
     svc.hooks.on_changed(changed->now);
+    svc.queue.notify(1);
     co_return json_response(req, bhttp::status::accepted, to_json(changed->now));
 }
 

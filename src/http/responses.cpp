@@ -17,7 +17,8 @@ bhttp::status status_for(errc e) noexcept {
         case errc::unsupported_format:
         case errc::not_an_image: return bhttp::status::unsupported_media_type;
         case errc::corrupt_image:
-        case errc::too_many_pixels: return bhttp::status::unprocessable_entity;
+        case errc::too_many_pixels:
+        case errc::too_large_for_memory: return bhttp::status::unprocessable_entity;
         case errc::backlog_full: return bhttp::status::too_many_requests;
         case errc::shutting_down: return bhttp::status::service_unavailable;
         case errc::conflict: return bhttp::status::conflict;

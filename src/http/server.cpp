@@ -123,8 +123,8 @@ asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const requ
     body["store"] = store_state;
     body["disk"] = disk_state;
     body["redis"] = "off";
-    if (svc.readiness)
-        for (const auto& [key, value] : svc.readiness()) body[key] = value;
+    for (const auto& part : svc.readiness)
+        for (const auto& [key, value] : part()) body[key] = value;
     co_return json_response(req, ready ? bhttp::status::ok : bhttp::status::service_unavailable, body);
 }
 

@@ -443,9 +443,11 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         auto seen = co_await offload(svc.blocking.get_executor(), [&] { return load_jobs(svc.db, inserted->job_ids); });
         co_return accepted_response(req, seen, true);
     }
-    svc.queue.notify(static_cast<std::int64_t>(jobs.size()));
+    // Watchers hear of the new jobs before the workers are woken, so that a fast job's
+    // "processing" and "succeeded" never reach a page ahead of its "queued".
     svc.hooks.on_accepted(inserted->job_ids);
     for (const auto& j : jobs) svc.hooks.on_changed(j);
+    svc.queue.notify(static_cast<std::int64_t>(jobs.size()));
     for (const auto& j : jobs)
         log::info("job queued", "job=" + j.id + " bytes=" + std::to_string(j.source.bytes));
     co_return accepted_response(req, jobs, false);

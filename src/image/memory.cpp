@@ -14,7 +14,9 @@
 #include "internal.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <string>
 
 namespace quickthumb::image {
 namespace {
@@ -170,6 +172,24 @@ result<std::uint64_t> estimate_memory(std::span<const std::uint8_t> data, const 
     auto header = read_header(data);
     if (!header) return header.error();
     return estimate_memory(data, *header, req);
+}
+
+error memory_error(const header_info& h, std::uint64_t needed, std::uint64_t budget) {
+    auto in_mib = [](u64 b) { return std::to_string((b + mib - 1) / mib) + " MiB"; };
+    std::string kind;
+    const header_layout& l = h.layout;
+    if (h.fmt == format::png && l.whole_frame) kind = "interlaced ";
+    if (h.fmt == format::gif && l.whole_frame) kind = "interlaced ";
+    if (h.fmt == format::jpeg && l.whole_frame) kind = "progressive ";
+    if (h.fmt == format::webp && l.animated) kind = "animated ";
+    else if (h.fmt == format::webp && l.lossless) kind = "lossless ";
+    std::string name(to_string(h.fmt));
+    for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (h.fmt == format::webp) name = "WebP";
+    return error{errc::too_large_for_memory, "decoding this " + std::to_string(h.width) + "x" + std::to_string(h.height) +
+                                                 " " + kind + name + " takes about " + in_mib(needed) +
+                                                 ", more than the whole memory budget of " + in_mib(budget) +
+                                                 " (--max-memory)"};
 }
 
 }  // namespace quickthumb::image

@@ -67,6 +67,27 @@ struct metrics::impl {
                                           .Help("Workers processing a job right now")
                                           .Register(registry)
                                           .Add({});
+    prometheus::Gauge& memory_budget = prometheus::BuildGauge()
+                                           .Name("quickthumb_memory_budget_bytes")
+                                           .Help("The memory budget jobs reserve their estimated peak from (--max-memory)")
+                                           .Register(registry)
+                                           .Add({});
+    prometheus::Gauge& memory_reserved = prometheus::BuildGauge()
+                                             .Name("quickthumb_memory_reserved_bytes")
+                                             .Help("Memory reserved by the jobs running now")
+                                             .Register(registry)
+                                             .Add({});
+    prometheus::Gauge& memory_waiting = prometheus::BuildGauge()
+                                            .Name("quickthumb_jobs_waiting_for_memory")
+                                            .Help("Jobs waiting for their memory to be free before they decode")
+                                            .Register(registry)
+                                            .Add({});
+    prometheus::Counter& memory_waits = prometheus::BuildCounter()
+                                            .Name("quickthumb_memory_waits_total")
+                                            .Help("Jobs that had to wait for memory before they decoded")
+                                            .Register(registry)
+                                            .Add({});
+    double memory_waits_seen = 0;
     prometheus::Family<prometheus::Counter>& requests = prometheus::BuildCounter()
                                                             .Name("quickthumb_http_requests_total")
                                                             .Help("HTTP requests answered, by route template and status")
@@ -147,6 +168,18 @@ std::string metrics::render() {
     }
     if (src.backlog) impl_->backlog.Set(static_cast<double>(src.backlog()));
     if (src.workers_busy) impl_->workers_busy.Set(src.workers_busy());
+    if (src.memory) {
+        const memory_gauges m = src.memory();
+        impl_->memory_budget.Set(static_cast<double>(m.budget));
+        impl_->memory_reserved.Set(static_cast<double>(m.reserved));
+        impl_->memory_waiting.Set(static_cast<double>(m.waiting));
+        // The source counts; the counter only goes up by what is new since the last scrape.
+        std::lock_guard lk(impl_->sources_mutex);
+        if (const double waited = static_cast<double>(m.waited); waited > impl_->memory_waits_seen) {
+            impl_->memory_waits.Increment(waited - impl_->memory_waits_seen);
+            impl_->memory_waits_seen = waited;
+        }
+    }
     return prometheus::TextSerializer().Serialize(impl_->registry.Collect());
 }
 

@@ -32,7 +32,13 @@ bool worker_pool::cancel_running(const std::string& id) {
     auto it = running_jobs_.find(id);
     if (it == running_jobs_.end()) return false;
     it->second->cancelled = true;
+    if (opts_.budget) opts_.budget->cancel(it->second->memory_wait);
     return true;
+}
+
+void worker_pool::abort_all() noexcept {
+    aborting_ = true;
+    if (opts_.budget) opts_.budget->cancel_all();
 }
 
 void worker_pool::remove_outputs(const std::string& id) const { files_.remove_thumbs(id); }
@@ -86,9 +92,40 @@ image::thumbnails_request request_for(const job_params& p, std::int64_t max_pixe
 
 }  // namespace
 
-job_outcome worker_pool::run_job(const job& j, job_control& ctl) const {
-    job_outcome out;
+result<worker_pool::prepared_job> worker_pool::prepare(const job& j, job_outcome& out) const {
     out.source = j.source;
+    auto data = mapped_file::open(files_.upload_path(j.id));  // page cache, no copy: uploads never change
+    if (!data) return data.error();
+    prepared_job p{std::move(*data), {}, request_for(j.params, opts_.max_pixels), 0};
+    auto header = image::read_header(p.data.bytes());
+    if (!header) return header.error();
+    p.header = *header;
+    // A failed job still shows what it was.
+    out.source.format = std::string(image::to_string(header->fmt));
+    out.source.width = header->width;
+    out.source.height = header->height;
+    auto memory = image::estimate_memory(p.data.bytes(), p.header, p.request);
+    if (!memory) return memory.error();
+    p.memory = *memory;
+    return p;
+}
+
+asio::awaitable<std::optional<error>> worker_pool::reserve_memory(const prepared_job& p, job_control& ctl,
+                                                                  memory_budget::reservation& held) {
+    if (!opts_.budget) co_return std::nullopt;
+    if (!opts_.budget->fits(p.memory))
+        co_return image::memory_error(p.header, p.memory, opts_.budget->total());
+    const auto asked = std::chrono::steady_clock::now();
+    auto r = co_await opts_.budget->async_reserve(p.memory, ctl.memory_wait);
+    if (!r) co_return r.error();  // cancelled: a DELETE or the shutdown
+    held = std::move(*r);
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - asked);
+    if (waited.count() > 0)
+        log::debug("job had to wait for memory", "bytes=" + std::to_string(p.memory) + " waited_ms=" + std::to_string(waited.count()));
+    co_return std::nullopt;
+}
+
+job_outcome worker_pool::run_job(const job& j, job_control& ctl, prepared_job& p, job_outcome out) const {
     // The safe points: between JPEG scanline batches, after the decode, after each output.
     auto keep_going = [&](int percent) {
         const int before = ctl.progress.load(std::memory_order_relaxed);
@@ -105,26 +142,15 @@ job_outcome worker_pool::run_job(const job& j, job_control& ctl) const {
         return !ctl.cancelled.load(std::memory_order_relaxed) && !aborting_.load(std::memory_order_relaxed) &&
                std::chrono::steady_clock::now() < ctl.deadline;
     };
-    auto data = mapped_file::open(files_.upload_path(j.id));  // page cache, no copy: uploads never change
-    if (!data) {
-        out.failure = data.error();
-        return out;
-    }
     // One decode for every size.
-    auto req = request_for(j.params, opts_.max_pixels);
+    auto req = p.request;
     req.checkpoint = keep_going;
-    auto thumbs = image::make_thumbnails(data->bytes(), req);
+    auto thumbs = image::make_thumbnails(p.data.bytes(), req, p.header);
     if (!thumbs) {
-        // The header alone is cheap; it lets a failed job still show what it was.
-        if (auto hdr = image::read_header(data->bytes())) {
-            out.source.format = std::string(image::to_string(hdr->fmt));
-            out.source.width = hdr->width;
-            out.source.height = hdr->height;
-        }
         out.failure = thumbs.error();
         return out;
     }
-    *data = mapped_file{};
+    p.data = mapped_file{};
     out.source.format = std::string(image::to_string(thumbs->source.fmt));
     out.source.width = thumbs->source.width;
     out.source.height = thumbs->source.height;
@@ -248,21 +274,37 @@ asio::awaitable<void> worker_pool::process(std::string id) {
     };
 
     auto ctl = std::make_shared<job_control>();
-    ctl->deadline = std::chrono::steady_clock::now() + opts_.job_timeout;
     {
         std::lock_guard lk(running_mutex_);
         running_jobs_[id] = ctl;
     }
     job_outcome outcome;
     const auto began = std::chrono::steady_clock::now();
+    std::uint64_t reserved = 0;
     try {
-        outcome = run_job(j, *ctl);
+        auto prepared = prepare(j, outcome);
+        if (!prepared) {
+            outcome.failure = prepared.error();
+        } else {
+            memory_budget::reservation memory;
+            if (auto refused = co_await reserve_memory(*prepared, *ctl, memory)) {
+                outcome.failure = std::move(*refused);
+            } else {
+                // The timeout counts from here: waiting for memory is not the job's doing.
+                ctl->deadline = std::chrono::steady_clock::now() + opts_.job_timeout;
+                reserved = memory.bytes();
+                outcome = run_job(j, *ctl, *prepared, std::move(outcome));
+            }
+        }
     } catch (const std::exception& e) {
         // A bug or memory exhaustion: transient as far as we know, so it is retried like I/O.
         log::error("job threw", "job=" + id + " error=\"" + e.what() + "\"");
         outcome.source = j.source;
         outcome.failure = error{errc::internal, "internal error while processing the image"};
     }
+    // Its memory is back in the budget (the reservation is gone); give the pages back to the
+    // system too after a large job, so the resident set returns near idle after a burst.
+    if (reserved >= trim_after_bytes) release_free_memory();
     {
         std::lock_guard lk(running_mutex_);
         running_jobs_.erase(id);
