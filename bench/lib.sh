@@ -24,10 +24,12 @@ trap cleanup EXIT
 # The bench measures throughput, not the abuse limits: every load comes from 127.0.0.1, so the
 # upload rate limit is off (--upload-rate 0) and one client may open all its connections (wrk
 # uses up to 256).
+# START_ENV (an array of NAME=value, empty by default) goes into the service's environment only.
+START_ENV=()
 start() {
   local workers="$1"; shift
   : >"$WORK/log"
-  "$BIN" serve --bind 127.0.0.1 --port 0 --data "$DATA" --workers "$workers" --log-level warn \
+  env "${START_ENV[@]}" "$BIN" serve --bind 127.0.0.1 --port 0 --data "$DATA" --workers "$workers" --log-level warn \
     --shutdown-grace 5 --upload-rate 0 --max-client-connections 1024 "$@" >"$WORK/log" 2>&1 &
   PID=$!
   URL=""

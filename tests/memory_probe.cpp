@@ -6,6 +6,7 @@
 // malloc and friends are interposed over glibc's own (__libc_*), so nothing escapes the count; the
 // probe is not built with the sanitizers, which interpose them themselves.
 #include "quickthumb/image.hpp"
+#include "quickthumb/memory_budget.hpp"
 
 #include <malloc.h>
 
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: quickthumb_memory_probe FILE [SIZES [FIT [FORMAT [QUALITY]]]]\n");
         return 2;
     }
+    quickthumb::tune_allocator();  // as the service and the CLI run
     img::thumbnails_request req;
     req.max_pixels = 300'000'000;
     if (argc > 2) {

@@ -51,6 +51,7 @@ std::size_t raise_open_file_limit() {
 
 int run_service(const serve_config& cfg) {
     log::set_level(cfg.level);
+    tune_allocator();
     // Tokens and CORS first: a bad token file is fatal before anything is opened.
     const http::access_policy access = http::make_access_policy(cfg);
     // Declared before the store so that they outlive it: the store's writer thread may still

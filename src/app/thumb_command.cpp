@@ -84,6 +84,7 @@ int run_thumb(const thumb_config& cfg) {
         if (!fresh) clash[i] = "its output " + outputs[i].string() + " is also the output of " + cfg.inputs[it->second];
     }
 
+    tune_allocator();
     memory_budget budget(resolve_memory_budget(cfg.max_memory, detect_memory_limit()));
     const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
     const std::size_t threads = std::clamp<std::size_t>(cfg.jobs > 0 ? static_cast<std::size_t>(cfg.jobs) : cores, 1, n);

@@ -145,6 +145,8 @@ memory_budget::state memory_budget::snapshot() const {
     return {total_, reserved_, queue_.size(), waited_};
 }
 
+void tune_allocator() noexcept { ::mallopt(M_MMAP_THRESHOLD, 1 << 20); }
+
 void release_free_memory() noexcept { ::malloc_trim(0); }
 
 }  // namespace quickthumb

@@ -303,8 +303,10 @@ asio::awaitable<void> worker_pool::process(std::string id) {
         outcome.failure = error{errc::internal, "internal error while processing the image"};
     }
     // Its memory is back in the budget (the reservation is gone); give the pages back to the
-    // system too after a large job, so the resident set returns near idle after a burst.
-    if (reserved >= trim_after_bytes) release_free_memory();
+    // system too, so the resident set returns near idle after a burst: after a large job, and
+    // whenever the last running job ends (the heap is quiet then, and the walk costs nothing).
+    if (reserved >= trim_after_bytes || (opts_.budget && reserved > 0 && opts_.budget->snapshot().reserved == 0))
+        release_free_memory();
     {
         std::lock_guard lk(running_mutex_);
         running_jobs_.erase(id);
