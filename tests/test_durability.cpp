@@ -6,6 +6,7 @@
 // Environment knobs (all optional): QT_DURABILITY_SEED (repeat a run), QT_DURABILITY_KILLS
 // (at least 12), QT_DURABILITY_MIN_ACCEPTED (default 300, 200 under ASan).
 #include "quickthumb/image.hpp"
+#include "support/json.hpp"
 #include "support/server_process.hpp"
 #include "support/synthetic.hpp"
 
@@ -97,19 +98,6 @@ std::string numbered(std::string_view prefix, long long n, std::string_view suff
 }
 
 // ---- JSON and files -------------------------------------------------------------------------
-
-json::object parse_object(const std::string& body) {
-    json::value v;
-    try {
-        v = json::parse(body);
-    } catch (const std::exception&) {
-        FAIL("not JSON: " << body);
-    }
-    REQUIRE(v.is_object());
-    return v.as_object();
-}
-
-std::string str(const json::value& v) { return v.is_string() ? std::string(v.as_string()) : std::string(); }
 
 bool is_final_state(const std::string& s) { return s == "succeeded" || s == "failed" || s == "cancelled"; }
 

@@ -1,5 +1,6 @@
 // Black-box tests: the real binary on a free port with a temporary data directory.
 #include "quickthumb/image.hpp"
+#include "support/json.hpp"
 #include "support/server_process.hpp"
 #include "support/synthetic.hpp"
 #include "support/testdata.hpp"
@@ -31,14 +32,6 @@ std::string synthetic_png(int w, int h) {
     REQUIRE(enc);
     return {enc->begin(), enc->end()};
 }
-
-json::object parse_object(const std::string& body) {
-    auto v = json::parse(body);
-    REQUIRE(v.is_object());
-    return v.as_object();
-}
-
-std::string str(const json::value& v) { return std::string(v.as_string()); }
 
 std::span<const std::uint8_t> bytes_of(const std::string& s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "quickthumb/image.hpp"
+#include "support/image_files.hpp"
 #include "support/synthetic.hpp"
 #include "support/testdata.hpp"
 
@@ -45,42 +46,9 @@ bytes jpeg_of(int w, int h, int quality = 90) { return unwrap(img::encode_jpeg(g
 bytes png_of(int w, int h, int channels) { return unwrap(img::encode_png(gradient(w, h, channels))); }
 
 // The project only writes baseline JPEG; tests also need a progressive one, and one with a
-// (valid) absurd number of scans. libjpeg's default error handler exits, which is acceptable for
-// encoding known-good pixels in a test.
+// (valid) absurd number of scans.
 bytes progressive_jpeg_of(int w, int h, bool scan_bomb = false) {
-    const auto src = gradient(w, h, 3);
-    jpeg_compress_struct cinfo{};
-    jpeg_error_mgr err{};
-    cinfo.err = jpeg_std_error(&err);
-    jpeg_create_compress(&cinfo);
-    unsigned char* out = nullptr;
-    unsigned long size = 0;
-    jpeg_mem_dest(&cinfo, &out, &size);
-    cinfo.image_width = w;
-    cinfo.image_height = h;
-    cinfo.input_components = 3;
-    cinfo.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&cinfo);
-    jpeg_simple_progression(&cinfo);
-    std::vector<jpeg_scan_info> scans;
-    if (scan_bomb) {  // DC, then every AC coefficient of every component alone, in 4 refinement steps
-        scans.push_back({3, {0, 1, 2, 0}, 0, 0, 0, 0});
-        for (int c = 0; c < 3; ++c)
-            for (int k = 1; k < 64; ++k)
-                for (int al = 3; al >= 0; --al) scans.push_back({1, {c, 0, 0, 0}, k, k, al == 3 ? 0 : al + 1, al});
-        cinfo.scan_info = scans.data();
-        cinfo.num_scans = static_cast<int>(scans.size());
-    }
-    jpeg_start_compress(&cinfo, TRUE);
-    while (cinfo.next_scanline < cinfo.image_height) {
-        JSAMPROW row = const_cast<std::uint8_t*>(src.data.data() + std::size_t(cinfo.next_scanline) * w * 3);
-        jpeg_write_scanlines(&cinfo, &row, 1);
-    }
-    jpeg_finish_compress(&cinfo);
-    jpeg_destroy_compress(&cinfo);
-    bytes result(out, out + size);
-    std::free(out);
-    return result;
+    return qt_test::jpeg_file(gradient(w, h, 3), {.quality = 75, .progressive = true, .scan_bomb = scan_bomb});
 }
 
 std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {

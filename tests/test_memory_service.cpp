@@ -7,6 +7,7 @@
 #include "quickthumb/memory_limit.hpp"
 #include "support/eventually.hpp"
 #include "support/image_files.hpp"
+#include "support/json.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/run_process.hpp"
 #include "support/server_process.hpp"
@@ -22,14 +23,6 @@ namespace img = quickthumb::image;
 using namespace std::chrono_literals;
 
 namespace {
-
-json::object parse_object(const std::string& body) {
-    auto v = json::parse(body);
-    REQUIRE(v.is_object());
-    return v.as_object();
-}
-
-std::string str(const json::value& v) { return v.is_string() ? std::string(v.as_string()) : std::string(); }
 
 std::string as_string(const bytes& b) { return {b.begin(), b.end()}; }
 
@@ -105,25 +98,38 @@ TEST_CASE("memory: two jobs each needing 60% of the budget run one after the oth
 
 TEST_CASE("memory: a job waiting for memory is cancelled by DELETE without waiting its turn", "[memory][worker]") {
     temp_dir dir;
-    // A slow decode to wait behind: noise, progressive (every coefficient held).
-    auto noise = photo_like(4000, 4000, 3, 7);
-    for (std::size_t i = 0; i < noise.data.size(); ++i) noise.data[i] = static_cast<std::uint8_t>(i * 2654435761u >> 13);
-    const bytes slow = jpeg_file(noise, {.quality = 98, .progressive = true});
-    const std::uint64_t need = estimate_of(slow);
-    server_process server(dir.path(), {"--workers", "2", "--max-memory", std::to_string(need * 3 / 2)});
-    const auto a = upload_one(server.port(), slow, "a.jpg");
-    eventually([&] { return readiness_memory(server.port()).at("reserved_bytes").as_int64() > 0; }, 60s,
-               "the first job has its memory");
-    const auto b = upload_one(server.port(), slow, "b.jpg");
+    // Slow decodes to wait behind: noise, progressive (every coefficient held), of two sizes so
+    // that what is reserved tells which of the two holds the memory.
+    auto noisy = [](int w, int h, unsigned seed) {
+        auto p = photo_like(w, h, 3, seed);
+        for (std::size_t i = 0; i < p.data.size(); ++i) p.data[i] = static_cast<std::uint8_t>((i + seed) * 2654435761u >> 13);
+        return jpeg_file(p, {.quality = 98, .progressive = true});
+    };
+    const bytes big = noisy(4000, 4000, 7), smaller = noisy(4000, 3000, 9);
+    const std::int64_t need_big = std::int64_t(estimate_of(big)), need_smaller = std::int64_t(estimate_of(smaller));
+    REQUIRE(big.size() < (32u << 20));
+    std::string id_big, id_smaller;
+    {
+        // Queued with no workers, so that both are handed to the two workers at once at the next start.
+        server_process server(dir.path(), {"--workers", "0"});
+        id_big = upload_one(server.port(), big, "big.jpg");
+        id_smaller = upload_one(server.port(), smaller, "smaller.jpg");
+        CHECK(server.stop(SIGTERM) == 0);
+    }
+    // Room for either, not for both.
+    server_process server(dir.path(), {"--workers", "2", "--max-memory", std::to_string(need_big * 5 / 4)});
     eventually([&] { return readiness_memory(server.port()).at("waiting_jobs").as_int64() == 1; }, 60s,
-               "the second waits for it");
-    CHECK(http_request(server.port(), "DELETE", "/api/v1/jobs/" + b).status == 200);
-    CHECK(str(parse_object(wait_for_final(server.port(), b, 60s)).at("state")) == "cancelled");
-    // Its wait ended at once: the first is still decoding (seconds of noise), nothing waits.
+               "one job waits for the other's memory");
+    const auto held = readiness_memory(server.port()).at("reserved_bytes").as_int64();
+    REQUIRE((held == need_big || held == need_smaller));
+    const std::string running = held == need_big ? id_big : id_smaller, waiting = held == need_big ? id_smaller : id_big;
+    CHECK(http_request(server.port(), "DELETE", "/api/v1/jobs/" + waiting).status == 200);
+    CHECK(str(parse_object(wait_for_final(server.port(), waiting, 60s)).at("state")) == "cancelled");
+    // Its wait ended at once: the other is still decoding (noise takes a while), nothing waits.
     const auto ready = readiness_memory(server.port());
     CHECK(ready.at("waiting_jobs").as_int64() == 0);
-    CHECK(ready.at("reserved_bytes").as_int64() == std::int64_t(need));
-    CHECK(str(parse_object(wait_for_final(server.port(), a, 120s)).at("state")) == "succeeded");
+    CHECK(ready.at("reserved_bytes").as_int64() == held);
+    CHECK(str(parse_object(wait_for_final(server.port(), running, 120s)).at("state")) == "succeeded");
     CHECK(readiness_memory(server.port()).at("reserved_bytes").as_int64() == 0);
 }
 

@@ -1,6 +1,7 @@
 // The worker's job life, black-box through the real binary: retries with backoff, permanent
 // failures, the per-job timeout, cancellation, retry by hand, retention and upload clean-up.
 #include "support/eventually.hpp"
+#include "support/json.hpp"
 #include "support/server_process.hpp"
 #include "support/synthetic.hpp"
 
@@ -18,24 +19,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-json::object job_json(const std::string& body) {
-    auto v = json::parse(body);
-    REQUIRE(v.is_object());
-    return v.as_object();
-}
-
-std::string str(const json::value& v) { return std::string(v.as_string()); }
-
 json::object get_job(unsigned short port, const std::string& id) {
     auto r = http_request(port, "GET", "/api/v1/jobs/" + id);
     REQUIRE(r.status == 200);
-    return job_json(r.body);
+    return parse_object(r.body);
 }
 
 std::string upload_one(unsigned short port, const std::string& bytes, const std::string& query = {}) {
     auto r = upload(port, {{"file", "p.jpg", "image/jpeg", bytes}}, {}, query.empty() ? "" : "?" + query);
     REQUIRE(r.status == 202);
-    return str(job_json(r.body).at("id"));
+    return str(parse_object(r.body).at("id"));
 }
 
 }  // namespace
@@ -63,7 +56,7 @@ TEST_CASE("worker: a failed write is retried with backoff and then succeeds", "[
     CHECK(waiting.at("retry_at").is_string());
 
     fs::remove(blocker);  // the trouble passes
-    auto done = job_json(wait_for_final(server.port(), id, 60s));
+    auto done = parse_object(wait_for_final(server.port(), id, 60s));
     CHECK(str(done.at("state")) == "succeeded");
     CHECK(done.at("attempts").as_int64() >= 2);
     CHECK(done.at("error").is_null());
@@ -89,11 +82,11 @@ TEST_CASE("worker: transient failures stop at max-attempts and broken images fai
     }
     std::ofstream(dir.path() / "thumbs" / stuck) << "in the way for good";
     server_process server(dir.path(), {"--workers", "1"});  // the jobs keep the attempts they were given
-    auto s = job_json(wait_for_final(server.port(), stuck, 60s));
+    auto s = parse_object(wait_for_final(server.port(), stuck, 60s));
     CHECK(str(s.at("state")) == "failed");
     CHECK(s.at("attempts").as_int64() == 2);
     CHECK(str(s.at("error").at("code")) == "io_error");
-    auto b = job_json(wait_for_final(server.port(), broken, 60s));
+    auto b = parse_object(wait_for_final(server.port(), broken, 60s));
     CHECK(str(b.at("state")) == "failed");
     CHECK(b.at("attempts").as_int64() == 1);  // permanent: no second attempt
     CHECK(str(b.at("error").at("code")) == "corrupt_image");
@@ -104,7 +97,7 @@ TEST_CASE("worker: a job running past --job-timeout is stopped and retried then 
     // 1 ms: any real decode of a 3000x3000 JPEG passes it before its first safe point.
     server_process server(dir.path(), {"--workers", "1", "--job-timeout", "1ms", "--max-attempts", "2"});
     const auto id = upload_one(server.port(), synthetic_jpeg(3000, 3000, 80));
-    auto j = job_json(wait_for_final(server.port(), id, 60s));
+    auto j = parse_object(wait_for_final(server.port(), id, 60s));
     CHECK(str(j.at("state")) == "failed");
     CHECK(j.at("attempts").as_int64() == 2);
     CHECK(str(j.at("error").at("code")) == "timeout");
@@ -122,7 +115,7 @@ TEST_CASE("worker: cancel a waiting job then retry it", "[worker][cancel]") {
         id = upload_one(p, synthetic_jpeg(300, 200));
         auto c = http_request(p, "DELETE", "/api/v1/jobs/" + id);
         REQUIRE(c.status == 200);
-        CHECK(str(job_json(c.body).at("state")) == "cancelled");
+        CHECK(str(parse_object(c.body).at("state")) == "cancelled");
         CHECK(str(get_job(p, id).at("state")) == "cancelled");
         CHECK(str(get_job(p, id).at("error").at("code")) == "cancelled");
         CHECK(http_request(p, "DELETE", "/api/v1/jobs/" + id).status == 200);  // again: no change
@@ -133,14 +126,14 @@ TEST_CASE("worker: cancel a waiting job then retry it", "[worker][cancel]") {
         // The backlog no longer counts it (the 429 limit must not leak).
         auto r = http_request(p, "POST", "/api/v1/jobs/" + id + "/retry");
         REQUIRE(r.status == 202);
-        auto j = job_json(r.body);
+        auto j = parse_object(r.body);
         CHECK(str(j.at("state")) == "queued");
         CHECK(j.at("attempts").as_int64() == 0);
         CHECK(j.at("error").is_null());
         CHECK(server.stop(SIGTERM) == 0);
     }
     server_process server(dir.path(), {"--workers", "1"});
-    auto done = job_json(wait_for_final(server.port(), id, 60s));
+    auto done = parse_object(wait_for_final(server.port(), id, 60s));
     CHECK(str(done.at("state")) == "succeeded");
     // A succeeded job can be neither cancelled nor retried.
     auto c = http_request(server.port(), "DELETE", "/api/v1/jobs/" + id);
@@ -158,7 +151,7 @@ TEST_CASE("worker: cancelling a running job stops it at a safe point and removes
     eventually([&] { return str(get_job(p, id).at("state")) == "processing"; }, 60s, "the job starts");
     auto c = http_request(p, "DELETE", "/api/v1/jobs/" + id);
     REQUIRE(c.status == 200);  // 409 would mean the job finished first: the image is too small for this machine
-    CHECK(str(job_json(c.body).at("state")) == "cancelled");
+    CHECK(str(parse_object(c.body).at("state")) == "cancelled");
     // At its next safe point; or, had it just written its last output, when its success is refused.
     eventually([&] {
         const auto out = server.output();
@@ -171,7 +164,7 @@ TEST_CASE("worker: cancelling a running job stops it at a safe point and removes
     CHECK(fs::exists(dir.path() / "uploads" / id));  // kept so that a retry can run
     // The worker is free for the next job.
     const auto next = upload_one(p, synthetic_jpeg(300, 200));
-    CHECK(str(job_json(wait_for_final(p, next, 60s)).at("state")) == "succeeded");
+    CHECK(str(parse_object(wait_for_final(p, next, 60s)).at("state")) == "succeeded");
 }
 
 TEST_CASE("worker: uploads go once thumbnails exist unless --keep-uploads", "[worker][retention]") {
@@ -181,7 +174,7 @@ TEST_CASE("worker: uploads go once thumbnails exist unless --keep-uploads", "[wo
         if (keep) args.push_back("--keep-uploads");
         server_process server(dir.path(), args);
         const auto id = upload_one(server.port(), synthetic_jpeg(300, 200));
-        CHECK(str(job_json(wait_for_final(server.port(), id, 60s)).at("state")) == "succeeded");
+        CHECK(str(parse_object(wait_for_final(server.port(), id, 60s)).at("state")) == "succeeded");
         CHECK(fs::exists(dir.path() / "uploads" / id) == keep);
         CHECK(fs::exists(dir.path() / "thumbs" / id / "thumb_256x171.jpg"));
     }
@@ -192,7 +185,7 @@ TEST_CASE("worker: the retention sweep deletes finished jobs and their files", "
     server_process server(dir.path(), {"--workers", "1", "--retention", "1s", "--keep-uploads"});
     const auto p = server.port();
     const auto id = upload_one(p, synthetic_jpeg(300, 200));
-    CHECK(str(job_json(wait_for_final(p, id, 60s)).at("state")) == "succeeded");
+    CHECK(str(parse_object(wait_for_final(p, id, 60s)).at("state")) == "succeeded");
     eventually([&] { return http_request(p, "GET", "/api/v1/jobs/" + id).status == 404; }, 30s,
                "the finished job is swept");
     CHECK_FALSE(fs::exists(dir.path() / "thumbs" / id));
@@ -213,7 +206,7 @@ TEST_CASE("worker: a job still running when the shutdown grace ends goes back to
         CHECK_THAT(server.output(), Catch::Contains("job stopped by shutdown"));
     }
     server_process server(dir.path(), {"--workers", "1"});
-    auto done = job_json(wait_for_final(server.port(), id, 120s));
+    auto done = parse_object(wait_for_final(server.port(), id, 120s));
     CHECK(str(done.at("state")) == "succeeded");
     CHECK(done.at("attempts").as_int64() == 1);
     CHECK(done.at("outputs").as_array().size() == 8);

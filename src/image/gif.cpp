@@ -1,9 +1,9 @@
 // GIF with giflib: the first frame, composited on a transparent canvas of the logical screen's
-// size, as stb_image did (and clipped to it, as browsers do). A frame that is not interlaced streams line by line (O(width) memory);
-// an interlaced one arrives in four passes, so its palette indexes are held (one byte a pixel,
-// counted by the memory estimate) and then streamed. Truncation is an error, except after the
-// frame's last line (giflib then fails only on skipping the missing end of the data, which
-// browsers ignore too).
+// size, as stb_image did (and clipped to it, as browsers do). A frame that is not interlaced
+// streams line by line (O(width) memory); an interlaced one arrives in four passes, so its palette
+// indexes are held (one byte a pixel, counted by the memory estimate) and then streamed.
+// Truncation is an error, except after the frame's last line (giflib then fails only on skipping
+// the missing end of the data, which browsers ignore too).
 #include "internal.hpp"
 
 #include <gif_lib.h>

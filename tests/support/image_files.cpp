@@ -48,7 +48,16 @@ bytes jpeg_file(const img::pixels& p, const jpeg_spec& spec) {
     cinfo.in_color_space = spec.grey ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_set_defaults(&cinfo);
     jpeg_set_quality(&cinfo, spec.quality, TRUE);
-    if (spec.progressive) jpeg_simple_progression(&cinfo);
+    if (spec.progressive || spec.scan_bomb) jpeg_simple_progression(&cinfo);
+    std::vector<jpeg_scan_info> scans;
+    if (spec.scan_bomb && !spec.grey) {  // DC, then each AC coefficient of each component alone, 4 steps each
+        scans.push_back({3, {0, 1, 2, 0}, 0, 0, 0, 0});
+        for (int c = 0; c < 3; ++c)
+            for (int k = 1; k < 64; ++k)
+                for (int al = 3; al >= 0; --al) scans.push_back({1, {c, 0, 0, 0}, k, k, al == 3 ? 0 : al + 1, al});
+        cinfo.scan_info = scans.data();
+        cinfo.num_scans = static_cast<int>(scans.size());
+    }
     jpeg_start_compress(&cinfo, TRUE);
     if (spec.orientation > 0) {
         // "Exif\0\0" + a little-endian TIFF header + IFD0 with one entry: Orientation (SHORT).

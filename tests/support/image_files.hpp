@@ -20,6 +20,8 @@ struct jpeg_spec {
     bool progressive = false;
     bool grey = false;       // written as one component
     int orientation = 0;     // 1..8: an EXIF block with that Orientation; 0: none
+    bool scan_bomb = false;  // progressive, every AC coefficient of every component in a scan of its own, in
+                             // 4 refinement steps: 757 scans (a valid file that takes minutes to decode)
 };
 bytes jpeg_file(const quickthumb::image::pixels& p, const jpeg_spec& spec = {});
 
