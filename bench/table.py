@@ -82,6 +82,24 @@ def main():
     if drain:
         line(f"drain of {drain.get('jobs')} small jobs, jobs/s", num(drain), None, "", "", None, ratio=False)
     print("\n".join(out))
+    memory_tables(rows)
+
+
+def memory_tables(rows):
+    """bench/big_images.sh: peak RSS per 81 MP image beside vipsthumbnail and sharp, and the bursts."""
+    peaks = [r for r in rows if r.get("figure") == "peak_rss_mib"]
+    if peaks:
+        images = list(dict.fromkeys(r["image"] for r in peaks))
+        print("\n| 81 MP image to 256 px, peak RSS | quickthumb | vipsthumbnail | sharp |\n|---|---|---|---|")
+        for img in images:
+            cell = lambda system: fmt(num(find(rows, figure="peak_rss_mib", image=img, system=system)), " MiB")
+            print(f"| {img} | {cell('quickthumb')} | {cell('vipsthumbnail')} | {cell('sharp')} |")
+    bursts = [r for r in rows if r.get("figure") == "burst_rss_mib"]
+    if bursts:
+        print("\n| burst | allocator | jobs succeeded | idle | peak | after |\n|---|---|---|---|---|---|")
+        for b in bursts:
+            print(f"| {b['burst']} | {b['allocator']} | {b['succeeded']}/{b['jobs']} | {fmt(num(b, 'idle_mib'), ' MiB')} | "
+                  f"{fmt(num(b, 'peak_mib'), ' MiB')} | {fmt(num(b, 'after_mib'), ' MiB')} |")
 
 
 if __name__ == "__main__":
