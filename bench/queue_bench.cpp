@@ -8,7 +8,8 @@
 // insert call to its succeed being committed.
 //
 // Usage: quickthumb_bench_queue [--jobs N] [--producers P] [--consumers C] [--redis URL] [--dir D]
-#include "quickthumb/job_hooks.hpp"
+#include "quickthumb/jobs_service.hpp"
+#include "quickthumb/storage.hpp"
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/redis_mirror.hpp"
 #include "quickthumb/store.hpp"
@@ -50,37 +51,29 @@ struct bench_state {
     std::promise<void> all_done;
 };
 
-asio::awaitable<void> producer(bench_state& b, store& db, job_queue& queue, const job_hooks& hooks) {
+asio::awaitable<void> producer(bench_state& b, jobs_service& jobs) {
     for (;;) {
         const std::size_t i = b.next.fetch_add(1);
         if (i >= b.jobs.size()) co_return;
         b.began[i] = clk::now();
         std::vector<job> one;
         one.push_back(b.jobs[i]);
-        auto r = co_await db.insert(std::move(one));
-        if (!r) {
-            ++b.errors;
-            continue;
-        }
-        queue.notify(1);
-        std::vector<std::string> ids;
-        ids.push_back(b.jobs[i].id);
-        hooks.on_accepted(ids);
+        auto r = co_await jobs.accept(std::move(one), std::nullopt);
+        if (!r) ++b.errors;
     }
 }
 
-asio::awaitable<void> consumer(bench_state& b, store& db, job_queue& queue, const job_hooks& hooks) {
+asio::awaitable<void> consumer(bench_state& b, jobs_service& jobs, job_queue& queue) {
     for (;;) {
         auto [ec, id] = co_await queue.jobs().async_receive(asio::as_tuple(asio::use_awaitable));
         if (ec) co_return;
-        auto started = co_await db.start(id);
-        queue.on_started(id, started.has_value());
+        auto started = co_await jobs.start(id);
+        queue.on_taken(id);
         if (!started) {
             ++b.errors;
             continue;
         }
-        hooks.on_started(*started);
-        auto r = co_await db.succeed(id, started->source, std::vector<job_output>{});
+        auto r = co_await jobs.succeed(id, started->source, std::vector<job_output>{}, 0.0);
         if (!r) {
             ++b.errors;
             continue;
@@ -88,7 +81,6 @@ asio::awaitable<void> consumer(bench_state& b, store& db, job_queue& queue, cons
         const auto end = clk::now();
         const std::size_t i = b.index.at(id);
         b.latency_ms[i] = std::chrono::duration<double, std::milli>(end - b.began[i]).count();
-        hooks.on_finished(id, job_state::succeeded);
         if (b.done.fetch_add(1) + 1 == b.jobs.size()) b.all_done.set_value();
     }
 }
@@ -152,8 +144,9 @@ int main(int argc, char** argv) {
         asio::io_context io(1);
         asio::thread_pool blocking(2);
         asio::thread_pool work(2);
-        store db(dir / "quickthumb.db");
-        job_hooks hooks;
+        storage files(dir);
+        store db(files.db_path());
+        jobs_service jobs(blocking, db, files);
         std::unique_ptr<redis_mirror> mirror;
         if (!redis.empty()) {
             auto url = parse_redis_url(redis);
@@ -162,10 +155,11 @@ int main(int argc, char** argv) {
                 return 2;
             }
             mirror = std::make_unique<redis_mirror>(io, blocking, db, *url);
-            hooks = mirror->hooks();
+            jobs.subscribe([m = mirror.get()](const job_change& c) { m->on_change(c); });
         }
         job_queue queue(blocking, db, 64);
-        queue.start(0);
+        jobs.subscribe([&queue](const job_change& c) { queue.on_change(c); });
+        queue.start();
         if (mirror) mirror->start();
         auto guard = asio::make_work_guard(io);
         std::thread net([&] { io.run(); });
@@ -177,8 +171,8 @@ int main(int argc, char** argv) {
 
         auto finished = b.all_done.get_future();
         const auto t0 = clk::now();
-        for (int c = 0; c < consumers; ++c) asio::co_spawn(work, consumer(b, db, queue, hooks), asio::detached);
-        for (int p = 0; p < producers; ++p) asio::co_spawn(io, producer(b, db, queue, hooks), asio::detached);
+        for (int c = 0; c < consumers; ++c) asio::co_spawn(work, consumer(b, jobs, queue), asio::detached);
+        for (int p = 0; p < producers; ++p) asio::co_spawn(io, producer(b, jobs), asio::detached);
         if (n > 0) {
             if (finished.wait_for(std::chrono::seconds(300)) != std::future_status::ready) {
                 std::fprintf(stderr, "timed out: %zu of %zu done, %zu errors\n", b.done.load(), n, b.errors.load());

@@ -251,3 +251,43 @@ TEST_CASE("events: a client that never reads does not hold up the workers", "[ev
         CHECK(json::parse(qt_test::http_request(p, "GET", "/api/v1/jobs/" + id).body).at("state").as_string() ==
               "succeeded");
 }
+
+TEST_CASE("events: each change's event is the job GET returns right after it", "[events][http]") {
+    qt_test::temp_dir dir;
+    qt_test::server_process server(dir.path(), {"--workers", "1"});
+    const auto p = server.port();
+    sse_client all(p, "/api/v1/events");
+    REQUIRE(all.read_until([](const std::string& t) { return t.find("retry: ") != std::string::npos; }, 10s));
+    auto last_event_of = [&](const std::string& id) {
+        json::object last;
+        for (const auto& e : events_in(all.text()))
+            if (e.type == "job" && e.data.at("id").as_string() == id) last = e.data;
+        return last;
+    };
+    auto get_job = [&](const std::string& id) {
+        auto r = qt_test::http_request(p, "GET", "/api/v1/jobs/" + id);
+        REQUIRE(r.status == 200);
+        return json::parse(r.body).as_object();
+    };
+
+    // Succeeded: the worker's last event is the row as committed, not a copy it made itself.
+    const auto id = upload_id(p, qt_test::synthetic_jpeg(1200, 900));
+    REQUIRE(all.read_until([&](const std::string& t) { return has_final(t, id); }, 60s));
+    CHECK(last_event_of(id) == get_job(id));
+
+    // A broken image fails, is retried by hand and fails again: the same for each final event.
+    auto jpeg = qt_test::synthetic_jpeg(640, 480);
+    jpeg.resize(jpeg.size() / 3);
+    const auto broken = upload_id(p, jpeg);
+    auto failed_times = [&](const std::string& t) {
+        std::size_t n = 0;
+        for (const auto& e : events_in(t))
+            if (e.type == "job" && e.data.at("id").as_string() == broken && e.data.at("state").as_string() == "failed") ++n;
+        return n;
+    };
+    REQUIRE(all.read_until([&](const std::string& t) { return failed_times(t) == 1; }, 60s));
+    CHECK(last_event_of(broken) == get_job(broken));
+    REQUIRE(qt_test::http_request(p, "POST", "/api/v1/jobs/" + broken + "/retry").status == 202);
+    REQUIRE(all.read_until([&](const std::string& t) { return failed_times(t) == 2; }, 60s));
+    CHECK(last_event_of(broken) == get_job(broken));
+}

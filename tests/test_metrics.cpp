@@ -1,6 +1,5 @@
 // The metrics module alone, and GET /metrics on the real binary.
 #include "support/prometheus_text.hpp"
-#include "quickthumb/job_hooks.hpp"
 #include "quickthumb/metrics.hpp"
 #include "quickthumb/store.hpp"
 #include "support/run_for.hpp"
@@ -176,7 +175,7 @@ TEST_CASE("metrics: jobs by state come from one query on the store", "[metrics]"
             REQUIRE(r_);
         }
     }(), 10s);
-    auto counts = count_jobs_by_state(s);
+    auto counts = s.count_by_state();
     CHECK(counts.size() == 5);
     CHECK(counts[job_state::queued] == 1);
     CHECK(counts[job_state::processing] == 2);
@@ -185,28 +184,29 @@ TEST_CASE("metrics: jobs by state come from one query on the store", "[metrics]"
     CHECK(counts[job_state::failed] == 0);
 
     metrics m;
-    m.set_sources(metrics_sources{[&s] { return count_jobs_by_state(s); }, {}, {}});
+    m.set_sources(metrics_sources{[&s] { return s.count_by_state(); }, {}, {}});
     CHECK(value(m.render(), R"(quickthumb_jobs{state="processing"})") == 2);
 }
 
-TEST_CASE("metrics: the worker hooks report queue wait and attempts", "[metrics]") {
+TEST_CASE("metrics: job changes report queue wait and attempts", "[metrics]") {
     metrics m;
-    job_hooks hooks;
-    bool changed_kept = false;
-    hooks.changed = [&](const job&) { changed_kept = true; };
-    m.attach(hooks);
-    hooks.on_changed(job{});
-    CHECK(changed_kept);  // attach fills only its own hooks
-
     job first;  // created at 10 s, started at 12.5 s: waited 2.5 s
+    first.state = job_state::processing;
     first.created_at = 10'000;
     first.updated_at = 12'500;
-    hooks.on_started(first);
+    m.on_change(job_change{job_state::queued, first});
     job retried = first;  // due again at 60 s (its backoff), started at 60.03 s: waited 0.03 s
     retried.run_after = 60'000;
     retried.updated_at = 60'030;
-    hooks.on_started(retried);
-    hooks.on_attempted(first, attempt_end::failed, 0.02);
+    m.on_change(job_change{job_state::queued, retried});
+    // Progress and a new job are no start; an attempt's outcome carries its duration.
+    m.on_change(job_change{job_state::processing, first, false});
+    job queued = first;
+    queued.state = job_state::queued;
+    m.on_change(job_change{std::nullopt, queued});
+    job failed = first;
+    failed.state = job_state::failed;
+    m.on_change(job_change{job_state::processing, failed, true, 0.02});
 
     const auto text = m.render();
     CHECK(value(text, "quickthumb_queue_wait_seconds_count") == 2);

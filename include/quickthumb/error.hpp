@@ -35,7 +35,7 @@ enum class errc {
     // job life
     cancelled,             // stopped on request (DELETE) or at shutdown
     interrupted,           // the service died during every attempt (a poison image?)
-    // Access and abuse (issue 7)
+    // access and abuse
     unauthorized,          // no or wrong API token
     forbidden,             // e.g. a cross-origin request from an origin not allowed
     rate_limited,          // this client sent more uploads than its rate allows
@@ -51,6 +51,9 @@ inline constexpr errc errc_last = errc::too_large_for_memory;
 // Whether a job failing with this code may succeed if run again: I/O trouble, a full disk, a
 // timeout, a bug's exception. Broken or unsupported images fail at once.
 bool is_transient(errc e) noexcept;
+// Whether a store write failed for want of a working disk (full, read-only, failing), rather than
+// being refused: the same write may succeed later.
+bool is_store_failure(errc e) noexcept;
 
 const boost::system::error_category& quickthumb_category() noexcept;
 

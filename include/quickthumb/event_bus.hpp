@@ -48,6 +48,8 @@ public:
         boost::asio::steady_timer timer;
     };
     std::shared_ptr<waiter> subscribe(boost::asio::any_io_executor ex);
+    // Wakes every reader now (a shutdown: they look at the service's state and say goodbye).
+    void wake_all();
 
 private:
     std::size_t capacity_;

@@ -2,8 +2,8 @@
 // The HTTP front: a listener and one coroutine per connection on the network io_context.
 #include "quickthumb/config.hpp"
 #include "quickthumb/event_bus.hpp"
-#include "quickthumb/job_hooks.hpp"
-#include "quickthumb/job_queue.hpp"
+#include "quickthumb/jobs_service.hpp"
+#include "quickthumb/storage.hpp"
 #include "quickthumb/storage.hpp"
 #include "quickthumb/store.hpp"
 
@@ -24,18 +24,15 @@ class metrics;
 namespace quickthumb::http {
 
 struct connection_limits;
+struct open_sessions;
 struct access_policy;  // src/http/access.hpp
 
 // What the handlers use. Owned by the app; outlives the server.
 struct services {
     const serve_config& cfg;
-    store& db;
+    jobs_service& jobs;                  // every job read and change
     storage& files;
-    job_queue& queue;
-    boost::asio::thread_pool& blocking;  // SQLite reads, fsync
-    const job_hooks& hooks;              // told about accepted, cancelled and retried jobs
-    // Asks the workers to stop a running job at its next safe point (DELETE of a running job).
-    std::function<bool(const std::string& id)> cancel_running;
+    boost::asio::thread_pool& blocking;  // fsync, file probes
     std::atomic<bool> accepting{true};   // false once shutdown began: uploads get 503
     // Extra fields for GET /readyz from other parts (the Redis mirror's {"redis": "up"}, the
     // memory budget's {"memory": {...}}), so http does not depend on them; each adds its own. No
@@ -59,6 +56,12 @@ public:
     void start();
     // Stops accepting new connections; open ones finish their current request.
     void stop_accepting();
+    // Shutdown, after stop_accepting: idle connections close now, the others after the request
+    // they are in (its answer is their last), event streams after a last "reconnect" event.
+    // `on_drained` runs on the network thread once no connection is left. Thread-safe.
+    void drain(std::function<void()> on_drained);
+    // The grace is over: every connection closes now. Thread-safe.
+    void close_all();
     // Lowers --max-connections to fit `open_file_limit` with room for files; returns the cap.
     std::size_t fit_connections_to(std::size_t open_file_limit);
 
@@ -69,6 +72,7 @@ private:
     services& svc_;
     boost::asio::ip::tcp::acceptor acceptor_;
     std::shared_ptr<connection_limits> limits_;  // --upload-rate and the connection caps
+    std::shared_ptr<open_sessions> sessions_;    // for the draining shutdown
 };
 
 }  // namespace quickthumb::http

@@ -107,6 +107,14 @@ struct job {
     std::vector<job_output> outputs;
 };
 
+// One change of a job: what the jobs service tells every subscriber, in commit order.
+struct job_change {
+    std::optional<job_state> previous;  // the state it left; none: a new job (accepted)
+    job now;                            // the job after the change, as committed
+    bool stored = true;                 // false: progress, published but never written down
+    std::optional<double> attempt_seconds;  // an attempt's outcome: how long the attempt took
+};
+
 boost::json::object to_json(const job& j);
 boost::json::object to_json(const job_params& p);
 // Parses what to_json(job_params) wrote (the store keeps params as JSON). Keys an older version

@@ -12,7 +12,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include <atomic>
 #include <unordered_set>
 
 namespace quickthumb {
@@ -24,17 +23,16 @@ public:
     // `blocking` runs the feeder (it reads SQLite); the channel holds `capacity` ids.
     job_queue(boost::asio::thread_pool& blocking, store& db, std::size_t capacity);
 
-    // Starts the feeder. `waiting` is the number of jobs queued in the store right now.
-    void start(std::int64_t waiting);
-    // Jobs became queued (new, retried, released): wake the feeder. Thread-safe.
-    void notify(std::int64_t added);
-    // A worker tried to start a job it received: `started` when it is now processing (it stops
-    // counting as waiting), false when it was not queued any more (cancelled meanwhile). Thread-safe.
-    void on_started(const std::string& id, bool started);
-    // Queued jobs left the queue without being started (cancelled). Thread-safe.
-    void on_removed(std::int64_t n) noexcept { waiting_.fetch_sub(n, std::memory_order_relaxed); }
-    // Jobs waiting in the store or the channel (for 429 and metrics).
-    std::int64_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
+    // Starts the feeder.
+    void start();
+    // A job change (the jobs service's subscriber): one that became queued (new, retried,
+    // released) wakes the feeder. Thread-safe.
+    void on_change(const job_change& c);
+    // Wakes the feeder to scan again. Thread-safe.
+    void wake();
+    // A worker tried to start a job it received (started or not: cancelled meanwhile, or the
+    // store failed): it is no longer handed out, so a later scan may send it again. Thread-safe.
+    void on_taken(const std::string& id);
 
     channel& jobs() noexcept { return channel_; }
     // Stops the feeder and closes the channel; workers see the close after draining nothing more.
@@ -51,7 +49,6 @@ private:
     std::unordered_set<std::string> handed_;  // sent, not yet started (strand only)
     bool pending_ = false;       // a notify arrived since the last scan (strand only)
     bool closed_ = false;        // strand only
-    std::atomic<std::int64_t> waiting_{0};
 };
 
 }  // namespace quickthumb

@@ -4,7 +4,6 @@
 // scraped. prometheus-cpp stays behind this interface (src/metrics/), so the modules that count
 // things do not depend on it.
 #include "quickthumb/job.hpp"
-#include "quickthumb/job_hooks.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -15,7 +14,8 @@
 
 namespace quickthumb {
 
-class store;
+// How a worker's attempt at a job ended.
+enum class attempt_end { succeeded, failed, retried };
 
 // The memory budget as the gauges show it (memory_budget::state, without depending on it).
 struct memory_gauges {
@@ -42,9 +42,9 @@ public:
 
     // Set once, before the service starts taking requests.
     void set_sources(metrics_sources sources);
-    // Fills the hooks a worker reports attempts through (started, attempted); others are kept.
-    // The metrics must outlive the hooks.
-    void attach(job_hooks& hooks);
+    // A job change (the jobs service's subscriber): a start is a queue wait observed, an
+    // attempt's outcome an attempt observed. Thread-safe.
+    void on_change(const job_change& c);
 
     // One answered HTTP request. `route` must be a route template ("/api/v1/jobs/{id}"), never a
     // raw path, so the number of series stays bounded.
@@ -64,9 +64,5 @@ private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
-
-// The jobs in each state, every state present (0 when none): one GROUP BY on the store's reader.
-// Blocking: call from a pool.
-std::map<job_state, std::int64_t> count_jobs_by_state(store& db);
 
 }  // namespace quickthumb

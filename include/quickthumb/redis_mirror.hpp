@@ -6,13 +6,13 @@
 // left pending by a dead consumer are claimed (XAUTOCLAIM) by a live one.
 //
 // SQLite stays the source of truth and the only thing that drives work. Redis down, slow or
-// restarted never stops an upload or a worker: the hooks only record what happened (bounded),
+// restarted never stops an upload or a worker: the change subscriber only records what happened (bounded),
 // the mirror reconnects with backoff, and on every (re)connect it re-derives from SQLite and the
 // stream what Redis is missing. The rules are written out in redis_mirror.cpp.
 //
 // Everything Redis-related runs in one coroutine on a strand of the network io_context; SQLite
 // reads go to the blocking pool, cursor updates through the store's writer.
-#include "quickthumb/job_hooks.hpp"
+#include "quickthumb/job.hpp"
 #include "quickthumb/redis_client.hpp"
 #include "quickthumb/store.hpp"
 
@@ -73,15 +73,12 @@ public:
     // Ends the coroutine promptly (closes the connection, cancels waits). Thread-safe.
     void stop();
 
-    // The hooks the store's writers call. Thread-safe, never block, only record and wake.
-    void on_accepted(const std::vector<std::string>& ids);
-    void on_finished(const std::string& id, job_state state);
-    void on_requeued(const std::string& id);
+    // A job change (the jobs service's subscriber): new jobs set the catch-up flag; a job that
+    // finished or went back to queued is recorded. Thread-safe, never blocks, only records and wakes.
+    void on_change(const job_change& c);
     // Queues a finished (true) or requeued (false) event, or falls back to a full reconcile when
     // too many are waiting.
     void record(const std::string& id, bool finished);
-    // Hooks bound to this mirror (which must outlive their use).
-    job_hooks hooks();
 
     // "connecting", "up", "down: <reason>" or "stopped". Thread-safe.
     std::string state() const;
@@ -128,7 +125,7 @@ private:
     redis_mirror_options opts_;
     std::string display_url_;
 
-    // Shared with the hooks (any thread), under mutex_.
+    // Shared with on_change (any thread), under mutex_.
     mutable std::mutex mutex_;
     std::deque<event> events_;
     bool accepted_ = false;   // jobs were committed since the last catch-up

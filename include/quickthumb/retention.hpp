@@ -2,8 +2,7 @@
 // The retention sweep: finished jobs (succeeded, failed, cancelled) last changed longer ago than
 // --retention are deleted with their files, and idempotency keys past their window are dropped.
 // Runs on the blocking pool at start-up and then periodically; 0 retention keeps everything.
-#include "quickthumb/storage.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/jobs_service.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -15,7 +14,7 @@ namespace quickthumb {
 
 class retention_sweeper {
 public:
-    retention_sweeper(boost::asio::thread_pool& blocking, store& db, storage& files, std::chrono::milliseconds retention);
+    retention_sweeper(boost::asio::thread_pool& blocking, jobs_service& jobs, std::chrono::milliseconds retention);
 
     void start();
     void stop();  // thread-safe; the loop ends at its next wait
@@ -31,8 +30,7 @@ public:
 private:
     boost::asio::awaitable<void> loop();
 
-    store& db_;
-    storage& files_;
+    jobs_service& jobs_;
     std::chrono::milliseconds retention_;
     boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
     boost::asio::steady_timer timer_;

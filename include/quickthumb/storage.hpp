@@ -40,8 +40,14 @@ public:
     // Moves a fully received temp file to uploads/<id>, durably (fsync file, rename, fsync dir).
     result<void> commit_upload(const std::filesystem::path& temp, const std::string& id) const;
 
+    // Whether the job's upload is still stored (a retry needs it).
+    bool has_upload(const std::string& id) const;
+    // Deletes a job's upload only (its thumbnails are made and recorded).
+    void remove_upload(const std::string& id) const;
     // Deletes a job's upload and thumbnails (missing files are fine).
     void remove_job_files(const std::string& id) const;
+    // Deletes one of a job's thumbnails (a failed attempt's, written before the failure).
+    void remove_thumb(const std::string& id, const std::string& name) const;
     // Deletes a job's thumbnails only (a cancelled or interrupted attempt's outputs).
     void remove_thumbs(const std::string& id) const;
 

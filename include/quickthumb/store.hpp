@@ -21,9 +21,11 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -54,22 +56,25 @@ public:
 
     // ---- writes (group-committed; each runs inside the shared transaction) ----
 
-    // Runs fn(db) on the writer thread inside the next group transaction, then completes with fn's
-    // value once the transaction is committed. One failing write does not undo the others: when
-    // one throws, the batch is rolled back and run again with a savepoint per write. So fn may run
-    // more than once and must not consume what it captured. An exception from fn, or a failed
-    // commit, is rethrown to the caller.
-    template <class T, class F>
-    boost::asio::awaitable<T> write(F fn);
+    // The job writes below return the job as committed. Each change they make is also handed to
+    // the commit listener, on the writer thread, once the transaction holding it is durable and
+    // before the writer's caller resumes, in commit order. A store failure (a full disk, a
+    // read-only or failing file) comes back as storage_full, storage_readonly or io_error; a
+    // refused transition as not_found, bad_request or conflict. None of them throws.
+    using commit_listener = std::function<void(job_change)>;
+    // It must not block (the writer thread runs it). Null: no one listens (the listener's owner
+    // is going away; once this returns it is not called again).
+    void set_commit_listener(commit_listener listener);
 
-    // Inserts new jobs (state queued). All in one transaction.
-    boost::asio::awaitable<result<void>> insert(std::vector<job> jobs);
+    // Inserts new jobs (state queued). All in one transaction. Returns them with their seq.
+    boost::asio::awaitable<result<std::vector<job>>> insert(std::vector<job> jobs);
 
     // How long an Idempotency-Key names the jobs of its first request.
     static constexpr std::int64_t idempotency_window_ms = 24ll * 3600 * 1000;
     struct insert_outcome {
         bool replayed = false;             // the key was seen: nothing was inserted
         std::vector<std::string> job_ids;  // the jobs the key names (the new ones unless replayed)
+        std::vector<job> inserted;         // the new jobs as committed (empty when replayed)
     };
     // Inserts new jobs unless `key` was used within the window, in which case the jobs of that
     // first request are returned instead. The check and the insert are one transaction, so two
@@ -77,29 +82,29 @@ public:
     boost::asio::awaitable<result<insert_outcome>> insert_once(std::vector<job> jobs, std::string key);
     // The job ids a key named, if it was used within the window (a read: call from a pool).
     std::optional<std::vector<std::string>> idempotent_jobs(const std::string& key, std::int64_t now);
-    // queued -> processing, attempts + 1. Returns the job as it is now. not_found when absent,
-    // bad_request when the job is not queued (cancelled meanwhile, say).
+    // queued -> processing, attempts + 1. not_found when absent, bad_request when the job is not
+    // queued (cancelled meanwhile, say).
     boost::asio::awaitable<result<job>> start(std::string id);
     boost::asio::awaitable<result<void>> set_progress(std::string id, int progress);
+    // An attempt's outcome. `attempt_seconds` is not stored: it rides along in the published change.
     // processing -> succeeded with its source details and outputs.
-    boost::asio::awaitable<result<void>> succeed(std::string id, job_source src, std::vector<job_output> outputs);
+    boost::asio::awaitable<result<job>> succeed(std::string id, job_source src, std::vector<job_output> outputs,
+                                                std::optional<double> attempt_seconds = std::nullopt);
     // processing -> failed with the error (source details when known).
-    boost::asio::awaitable<result<void>> fail(std::string id, job_source src, error err);
+    boost::asio::awaitable<result<job>> fail(std::string id, job_source src, error err,
+                                             std::optional<double> attempt_seconds = std::nullopt);
     // processing -> queued after a transient failure: the error is kept for the job's JSON and
     // the job is not handed out again before `run_after` (ms since the epoch).
-    boost::asio::awaitable<result<void>> retry_later(std::string id, job_source src, error err, std::int64_t run_after);
+    boost::asio::awaitable<result<job>> retry_later(std::string id, job_source src, error err, std::int64_t run_after,
+                                                    std::optional<double> attempt_seconds = std::nullopt);
     // processing -> queued without counting the attempt (stopped by a shutdown, not by the job).
-    boost::asio::awaitable<result<void>> release(std::string id);
+    boost::asio::awaitable<result<job>> release(std::string id);
 
-    struct change {
-        job_state previous = job_state::queued;  // the state before the change
-        job now;                                 // the job after it
-    };
-    // queued|processing -> cancelled. A job already cancelled is returned as it is; a finished
-    // one is a conflict.
-    boost::asio::awaitable<result<change>> cancel(std::string id);
+    // queued|processing -> cancelled. A job already cancelled is returned as it is (previous is
+    // then cancelled too, and nothing is published); a finished one is a conflict.
+    boost::asio::awaitable<result<job_change>> cancel(std::string id);
     // failed|cancelled -> queued with its attempts, error and outputs reset. Others: conflict.
-    boost::asio::awaitable<result<change>> retry(std::string id);
+    boost::asio::awaitable<result<job_change>> retry(std::string id);
     // Final jobs last changed before `cutoff` (ms since the epoch), oldest first, at most `limit`.
     std::vector<std::string> expired(std::int64_t cutoff, int limit);
     // Deletes those of `ids` that are still final and older than `cutoff`, and idempotency keys
@@ -130,19 +135,30 @@ public:
     // The earliest run_after still in the future among queued jobs: when the feeder must look again.
     std::optional<std::int64_t> next_due_after(std::int64_t now);
     std::int64_t count(job_state state);
+    // The jobs in each state, every state present (0 when none): one GROUP BY.
+    std::map<job_state, std::int64_t> count_by_state();
 
-    // Runs fn(db) on the read-only connection (blocking; call from a thread pool). For queries
-    // other modules own (the Redis mirror's, say) without growing this class for each.
-    template <class T, class F>
-    T read(F fn) {
-        std::lock_guard lk(reader_mutex_);
-        return fn(*reader_db_);
-    }
-
-    // The meta table: small named values (the instance id, mirror cursors). get_meta is a read;
-    // put_meta is for use inside write().
+    // The meta table: small named values (the instance id, mirror cursors). A read.
     std::optional<std::string> get_meta(const std::string& key);
-    static void put_meta(SQLite::Database& db, const std::string& key, const std::string& value);
+
+    // ---- the Redis mirror's queries ----
+    struct job_ref {
+        std::int64_t seq = 0;
+        std::string id;
+        job_state state = job_state::queued;
+    };
+    // Sets `key` to `value` unless it has one already; returns the value it has now.
+    boost::asio::awaitable<result<std::string>> put_meta_once(std::string key, std::string value);
+    // Sets `key` to the newest job's seq (0 when there is none) unless it has a value already.
+    boost::asio::awaitable<result<void>> put_newest_seq_once(std::string key);
+    // Raises the number in `key` to `value`; never lowers it (instances sharing the file move it too).
+    boost::asio::awaitable<result<void>> raise_meta(std::string key, std::int64_t value);
+    // Reads (blocking). Jobs after seq `after`, any state, by seq, at most `limit`.
+    std::vector<job_ref> jobs_after(std::int64_t after, int limit);
+    // Queued or processing jobs with `after` < seq <= `up_to`, by seq, at most `limit`.
+    std::vector<job_ref> waiting_between(std::int64_t after, std::int64_t up_to, int limit);
+    // The states of those of `ids` this store has.
+    std::unordered_map<std::string, job_state> states_of(const std::vector<std::string>& ids);
 
     // Transactions committed by the writer so far (group commit makes this far less than writes).
     std::uint64_t commits() const noexcept { return commits_.load(); }
@@ -152,9 +168,18 @@ public:
 
 private:
     struct pending {
-        std::function<void(SQLite::Database&)> run;            // runs in the transaction
+        // Runs in the transaction; records the job changes it made (cleared before each run).
+        std::function<void(SQLite::Database&, std::vector<job_change>&)> run;
         std::function<void(std::exception_ptr)> complete;      // after commit (or failure)
+        std::vector<job_change> changes;
     };
+    // write() for the job writes: fn(db, changes) records what it changed, and a store failure
+    // becomes the result's error instead of an exception.
+    template <class T, class F>
+    boost::asio::awaitable<T> write_jobs(F fn);
+    // Queues `run` for the next group transaction; completes once it is committed (rethrows what
+    // run or the commit threw).
+    boost::asio::awaitable<void> submit(std::function<void(SQLite::Database&, std::vector<job_change>&)> run);
     void enqueue(pending p);
     void writer_loop();
     // One group transaction over `batch` (the writer thread's): false when a write threw, the
@@ -174,24 +199,25 @@ private:
     std::vector<pending> queue_;
     bool stopping_ = false;
     std::atomic<std::uint64_t> commits_{0};
+    std::mutex listener_mutex_;
+    commit_listener listener_;  // under listener_mutex_
     std::thread writer_;
 };
 
 template <class T, class F>
-boost::asio::awaitable<T> store::write(F fn) {
-    // The result lives in the coroutine frame; the writer thread fills it before completing.
+boost::asio::awaitable<T> store::write_jobs(F fn) {
     auto value = std::make_shared<std::optional<T>>();
-    auto initiate = [this, value, fn = std::move(fn)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        enqueue(pending{
-            [value, fn = std::move(fn)](SQLite::Database& db) mutable { value->emplace(fn(db)); },
-            [h](std::exception_ptr ep) {
-                auto ex = boost::asio::get_associated_executor(*h);
-                boost::asio::post(ex, [h, ep]() mutable { std::move (*h)(ep); });
-            }});
-    };
-    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr)>(
-        std::move(initiate), boost::asio::use_awaitable);
+    std::optional<error> failed;
+    std::function<void(SQLite::Database&, std::vector<job_change>&)> run =
+        [value, fn = std::move(fn)](SQLite::Database& db, std::vector<job_change>& changes) mutable {
+            value->emplace(fn(db, changes));
+        };
+    try {
+        co_await submit(std::move(run));
+    } catch (const std::exception& e) {
+        failed = store_failure(e);  // (no co_return inside a handler: GCC 12 miscompiles it)
+    }
+    if (failed) co_return T(std::move(*failed));
     co_return std::move(**value);
 }
 

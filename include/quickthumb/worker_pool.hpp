@@ -13,11 +13,10 @@
 // it has the memory. A job that needs more than the whole budget fails as too_large_for_memory.
 #include "quickthumb/file_io.hpp"
 #include "quickthumb/image.hpp"
-#include "quickthumb/job_hooks.hpp"
 #include "quickthumb/job_queue.hpp"
+#include "quickthumb/jobs_service.hpp"
 #include "quickthumb/memory_budget.hpp"
 #include "quickthumb/storage.hpp"
-#include "quickthumb/store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -48,8 +47,8 @@ struct worker_options {
 
 class worker_pool {
 public:
-    worker_pool(boost::asio::thread_pool& pool, job_queue& queue, store& db, storage& files, worker_options opts,
-                const job_hooks& hooks);
+    worker_pool(boost::asio::thread_pool& pool, job_queue& queue, jobs_service& jobs, storage& files,
+                worker_options opts);
 
     // Spawns the workers. `on_all_stopped` runs (on a pool thread) when the last one has exited,
     // which happens after the queue's channel is closed and each finished its current job.
@@ -57,6 +56,9 @@ public:
 
     int busy() const noexcept { return busy_.load(std::memory_order_relaxed); }
 
+    // A job change (the jobs service's subscriber): a running job that was cancelled stops at its
+    // next safe point. Thread-safe.
+    void on_change(const job_change& c);
     // Asks a running job to stop at its next safe point (its row is already cancelled). Returns
     // whether it was running here. Thread-safe.
     bool cancel_running(const std::string& id);
@@ -90,20 +92,19 @@ private:
     // The blocking part of a job: make the thumbnails, write each atomically.
     job_outcome run_job(const job& j, job_control& ctl, prepared_job& p, job_outcome out) const;
     void remove_outputs(const std::string& id) const;
-    // Runs a store write until it commits (retrying while SQLite cannot write); nullopt when a
-    // shutdown gave up on it.
+    // Runs a store write until it commits or is refused (retrying while the store cannot write);
+    // nullopt when a shutdown gave up on it.
     template <class Write>
-    boost::asio::awaitable<std::optional<result<void>>> save(const std::string& id, Write write);
+    boost::asio::awaitable<std::optional<result<job>>> save(const std::string& id, Write write);
 
     boost::asio::thread_pool& pool_;
     job_queue& queue_;
-    store& db_;
+    jobs_service& jobs_;
     storage& files_;
     worker_options opts_;
     std::atomic<int> running_{0};
     std::atomic<int> busy_{0};
     std::atomic<bool> aborting_{false};
-    const job_hooks& hooks_;
     std::function<void()> on_all_stopped_;
     std::mutex running_mutex_;
     std::unordered_map<std::string, std::shared_ptr<job_control>> running_jobs_;

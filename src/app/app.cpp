@@ -3,7 +3,7 @@
 #include "quickthumb/event_bus.hpp"
 #include "quickthumb/http_server.hpp"
 #include "quickthumb/job_queue.hpp"
-#include "quickthumb/job_hooks.hpp"
+#include "quickthumb/jobs_service.hpp"
 #include "quickthumb/log.hpp"
 #include "quickthumb/memory_budget.hpp"
 #include "quickthumb/memory_limit.hpp"
@@ -62,23 +62,31 @@ int run_service(const serve_config& cfg) {
     storage files(cfg.data_dir);
     files.clean_temp();
     store db(files.db_path());
+    jobs_service jobs(blocking, db, files);
 
     // Start-up recovery: whatever a previous run left in flight is queued again (the attempt
     // counted), or fails as interrupted once it has used all its attempts.
-    const auto recovered = db.recover_interrupted();
-    if (recovered.requeued > 0) log::info("recovered interrupted jobs", "count=" + std::to_string(recovered.requeued));
-    for (const auto& id : recovered.failed_ids) {
-        log::warn("job failed: interrupted during every attempt", "job=" + id);
-        files.remove_thumbs(id);
-    }
-    // What an interrupted attempt wrote (whole outputs, or a temp file a kill left mid-write)
-    // belongs to no recorded attempt: the next one writes everything again.
-    for (const auto& id : recovered.requeued_ids) files.remove_thumbs(id);
-    const auto waiting = db.count(job_state::queued);
+    jobs.recover_interrupted();
 
-    job_hooks hooks;
-    // The optional Redis mirror (--redis): it hears about jobs through the hooks and runs on the
-    // network thread; without it the hooks stay empty.
+    // Everyone who hears about a job's changes subscribes to the jobs service, in this order:
+    // the workers (a DELETE stops a running job), the queue's feeder, the live events, metrics,
+    // and the optional Redis mirror (--redis), which runs on the network thread.
+    job_queue queue(blocking, db, cfg.queue_capacity);
+    // Jobs reserve their estimated peak memory from this before they decode.
+    const memory_limit limit = detect_memory_limit();
+    memory_budget budget(resolve_memory_budget(cfg.max_memory, limit));
+    log::info("memory budget", "bytes=" + std::to_string(budget.total()) + " limit_bytes=" + std::to_string(limit.bytes) +
+                                   " limit_from=\"" + limit.source + "\"");
+    worker_pool workers(work, queue, jobs, files,
+                        worker_options{cfg.workers, cfg.max_pixels, cfg.job_timeout, cfg.keep_uploads, &budget});
+    jobs.subscribe([&workers](const job_change& c) { workers.on_change(c); });
+    jobs.subscribe([&queue](const job_change& c) { queue.on_change(c); });
+    // Live events: every change of a job, serialized once, for GET /api/v1/events. Ids start from
+    // the start time so that a browser's Last-Event-ID from an earlier run reads as "missed".
+    event_bus events(4096, static_cast<std::uint64_t>(now_ms()) << 10);
+    jobs.subscribe([&events](const job_change& c) { events.publish(c.now.id, boost::json::serialize(to_json(c.now))); });
+    metrics meter;
+    jobs.subscribe([&meter](const job_change& c) { meter.on_change(c); });
     std::unique_ptr<redis_mirror> mirror;
     if (!cfg.redis.empty()) {
         auto url = parse_redis_url(cfg.redis);
@@ -86,26 +94,10 @@ int run_service(const serve_config& cfg) {
         redis_mirror_options mirror_opts;
         mirror_opts.claim_idle = cfg.redis_claim_idle;
         mirror = std::make_unique<redis_mirror>(io, blocking, db, *url, mirror_opts);
-        hooks = mirror->hooks();
+        jobs.subscribe([m = mirror.get()](const job_change& c) { m->on_change(c); });
     }
-    // Live events: every change of a job, serialized once, for GET /api/v1/events. Ids start from
-    // the start time so that a browser's Last-Event-ID from an earlier run reads as "missed".
-    event_bus events(4096, static_cast<std::uint64_t>(now_ms()) << 10);
-    hooks.changed = [&events](const job& now) { events.publish(now.id, boost::json::serialize(to_json(now))); };
-    // Metrics hear about attempts through the hooks too (started, attempted).
-    metrics meter;
-    meter.attach(hooks);
-    job_queue queue(blocking, db, cfg.queue_capacity);
-    // Jobs reserve their estimated peak memory from this before they decode.
-    const memory_limit limit = detect_memory_limit();
-    memory_budget budget(resolve_memory_budget(cfg.max_memory, limit));
-    log::info("memory budget", "bytes=" + std::to_string(budget.total()) + " limit_bytes=" + std::to_string(limit.bytes) +
-                                   " limit_from=\"" + limit.source + "\"");
-    worker_pool workers(work, queue, db, files,
-                        worker_options{cfg.workers, cfg.max_pixels, cfg.job_timeout, cfg.keep_uploads, &budget}, hooks);
-    retention_sweeper retention(blocking, db, files, cfg.retention);
-    http::services svc{cfg, db, files, queue, blocking, hooks,
-                       [&workers](const std::string& id) { return workers.cancel_running(id); }};
+    retention_sweeper retention(blocking, jobs, cfg.retention);
+    http::services svc{cfg, jobs, files, blocking};
     if (mirror) svc.readiness.push_back([&mirror] { return mirror->readiness(); });
     // The memory budget is reported, never a reason to be unready: jobs waiting for memory wait
     // in the store like any other, and uploads are still taken.
@@ -117,7 +109,7 @@ int run_service(const serve_config& cfg) {
     });
     svc.events = &events;
     // The gauges are read when scraped (render runs on the blocking pool: the store read blocks).
-    meter.set_sources(metrics_sources{[&db] { return count_jobs_by_state(db); }, [&queue] { return queue.waiting(); },
+    meter.set_sources(metrics_sources{[&db] { return db.count_by_state(); }, [&jobs] { return jobs.waiting(); },
                                       [&workers] { return workers.busy(); }, [&budget] {
                                           const auto s = budget.snapshot();
                                           return memory_gauges{s.total, s.reserved, s.waiting, s.waited};
@@ -139,7 +131,7 @@ int run_service(const serve_config& cfg) {
     // Expiring it (rather than cancelling) also completes a wait that starts later: with
     // --workers 0 the workers are "done" before any shutdown begins.
     workers.start([&] { asio::post(io, [&] { workers_done.expires_at(asio::steady_timer::time_point::min()); }); });
-    queue.start(waiting);
+    queue.start();
     retention.start();
     if (mirror) mirror->start();
     server.start();
@@ -148,27 +140,34 @@ int run_service(const serve_config& cfg) {
     if (access.api.empty())
         log::warn("no API token: the API is open to anyone who can reach the port",
                   "hint=\"set --api-token or --api-token-file\"");
-    log::info("started", "workers=" + std::to_string(cfg.workers) + " queued=" + std::to_string(waiting) +
+    log::info("started", "workers=" + std::to_string(cfg.workers) + " queued=" + std::to_string(jobs.waiting()) +
                              " data=" + cfg.data_dir.string());
 
-    // Two-phase shutdown: stop taking work, give running jobs a bounded grace, then stop.
+    // Two-phase shutdown: stop taking work; give running jobs and open requests a bounded grace
+    // (an upload in its body finishes and gets its answer, idle connections close, event streams
+    // are told to reconnect); then stop what is left.
+    asio::steady_timer connections_done(io, asio::steady_timer::time_point::max());
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         log::info("shutting down", "signal=" + std::to_string(sig) + " grace_s=" + std::to_string(cfg.shutdown_grace_seconds));
         svc.accepting = false;
         server.stop_accepting();
+        server.drain([&] { connections_done.expires_at(asio::steady_timer::time_point::min()); });
         queue.close();
         retention.stop();
         asio::co_spawn(
             io,
             [&]() -> asio::awaitable<void> {
                 asio::steady_timer grace(io, std::chrono::seconds(cfg.shutdown_grace_seconds));
-                auto r = co_await (workers_done.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                auto r = co_await ((workers_done.async_wait(asio::as_tuple(asio::use_awaitable)) &&
+                                    connections_done.async_wait(asio::as_tuple(asio::use_awaitable))) ||
                                    grace.async_wait(asio::as_tuple(asio::use_awaitable)));
                 if (r.index() == 1) {
-                    // Phase two: running jobs stop at their next safe point and go back to queued.
+                    // Phase two: running jobs stop at their next safe point and go back to queued;
+                    // connections still open are closed.
                     log::warn("grace period over; stopping running jobs, they stay queued for the next start");
                     workers.abort_all();
+                    server.close_all();
                     asio::steady_timer last_call(io, std::chrono::seconds(5));
                     co_await (workers_done.async_wait(asio::as_tuple(asio::use_awaitable)) ||
                               last_call.async_wait(asio::as_tuple(asio::use_awaitable)));

@@ -62,6 +62,10 @@ bool is_transient(errc e) noexcept {
     }
 }
 
+bool is_store_failure(errc e) noexcept {
+    return e == errc::io_error || e == errc::storage_full || e == errc::storage_readonly;
+}
+
 void throw_exception_from_error(const error& e, const boost::source_location&) {
     throw std::runtime_error(std::string(errc_name(e.code)) + ": " + e.message);
 }

@@ -33,6 +33,19 @@ std::uint64_t event_bus::publish(std::string job, std::string data) {
     return id;
 }
 
+void event_bus::wake_all() {
+    std::vector<std::shared_ptr<waiter>> wake;
+    {
+        std::lock_guard lk(mutex_);
+        for (const auto& w : waiters_)
+            if (auto s = w.lock()) wake.push_back(std::move(s));
+    }
+    for (auto& w : wake) {
+        auto ex = w->timer.get_executor();
+        asio::post(ex, [w = std::move(w)] { w->timer.cancel(); });
+    }
+}
+
 event_bus::read_result event_bus::since(std::uint64_t after, std::size_t max, const std::string& job) const {
     read_result out;
     out.scanned_to = after;

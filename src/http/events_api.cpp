@@ -98,13 +98,20 @@ asio::awaitable<std::optional<bhttp::message_generator>> handle_events(services&
             for (const auto& e : got.events) append_event(out, e);
             after = got.scanned_to;
         }
+        if (out.empty() && !svc.accepting.load()) {
+            // Shutting down (the drain woke us): the last event tells the page to come back to
+            // whichever instance answers next; EventSource reconnects after `retry` by itself.
+            out = "retry: 2000\nevent: reconnect\ndata: {\"reason\":\"shutting down\"}\n\n";
+            stream.expires_after(events_write_timeout);
+            co_await asio::async_write(stream, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
+            co_return std::nullopt;
+        }
         if (out.empty()) {
-            // Nothing new: wait for a publish or the heartbeat. A publish after the check below
-            // posts its cancel to this executor, so it lands after the wait has begun.
+            // Nothing new: wait for a publish, the heartbeat or a shutdown's wake-up. Both post
+            // their cancel to this executor, so it lands after the wait has begun.
             waiter->timer.expires_after(events_heartbeat);
             if (svc.events->last_id() > after) continue;
             auto [ec] = co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-            if (!svc.accepting.load()) co_return std::nullopt;  // shutting down: let the client reconnect later
             if (!ec) out = ": keep-alive\n\n";
             else continue;
         }

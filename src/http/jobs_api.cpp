@@ -1,14 +1,11 @@
 // GET /api/v1/jobs, GET /api/v1/jobs/{id}, DELETE /api/v1/jobs/{id} (cancel) and
-// POST /api/v1/jobs/{id}/retry. Reads run on the blocking pool; writes go through the store's
-// group commit.
+// POST /api/v1/jobs/{id}/retry, through the jobs service.
 #include "handlers.hpp"
 
 #include "quickthumb/job.hpp"
-#include "quickthumb/offload.hpp"
 
 #include <boost/json.hpp>
 #include <charconv>
-#include <filesystem>
 
 namespace quickthumb::http {
 namespace asio = boost::asio;
@@ -30,7 +27,7 @@ std::optional<std::int64_t> parse_i64(std::string_view s) {
 asio::awaitable<bhttp::message_generator> handle_get_job(services& svc, const request_header& req, std::string id) {
     if (!is_valid_job_id(id))
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
-    auto found = co_await offload(svc.blocking.get_executor(), [&] { return svc.db.get(id); });
+    auto found = co_await svc.jobs.get(id);
     if (!found) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
     co_return json_response(req, bhttp::status::ok, to_json(*found));
 }
@@ -63,7 +60,7 @@ asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const 
                                      "unknown parameter '" + k + "' (known: state, limit, cursor)");
         }
     }
-    auto page = co_await offload(svc.blocking.get_executor(), [&] { return svc.db.list(state, limit, cursor); });
+    auto page = co_await svc.jobs.list(state, limit, cursor);
     boost::json::array jobs;
     for (const auto& j : page.jobs) jobs.push_back(to_json(j));
     boost::json::object body{{"jobs", std::move(jobs)}};
@@ -74,46 +71,17 @@ asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const 
 asio::awaitable<bhttp::message_generator> handle_cancel_job(services& svc, const request_header& req, std::string id) {
     if (!is_valid_job_id(id))
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
-    auto changed = co_await svc.db.cancel(id);
-    if (!changed) co_return error_response(req, changed.error());
-    if (changed->previous != job_state::cancelled) {
-        if (changed->previous == job_state::queued) svc.queue.on_removed(1);
-        // A running job stops at its next safe point; the worker removes what it wrote meanwhile.
-        if (changed->previous == job_state::processing && svc.cancel_running) svc.cancel_running(id);
-        // Its thumbnails go; the upload stays until the retention sweep so that a retry can run.
-        co_await offload(svc.blocking.get_executor(), [&] {
-            svc.files.remove_thumbs(id);
-            return 0;
-        });
-        svc.hooks.on_finished(id, job_state::cancelled);
-        svc.hooks.on_changed(changed->now);
-    }
-    co_return json_response(req, bhttp::status::ok, to_json(changed->now));
+    auto now = co_await svc.jobs.cancel(id);
+    if (!now) co_return error_response(req, now.error());
+    co_return json_response(req, bhttp::status::ok, to_json(*now));
 }
 
 asio::awaitable<bhttp::message_generator> handle_retry_job(services& svc, const request_header& req, std::string id) {
     if (!is_valid_job_id(id))
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
-    // A failed or cancelled job keeps its upload until the retention sweep; without it there is
-    // nothing to run.
-    const bool have_upload = co_await offload(svc.blocking.get_executor(), [&] {
-        std::error_code ec;
-        return std::filesystem::exists(svc.files.upload_path(id), ec);
-    });
-    if (!have_upload) {
-        auto found = co_await offload(svc.blocking.get_executor(), [&] { return svc.db.get(id); });
-        if (!found) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
-        if (found->state == job_state::failed || found->state == job_state::cancelled)
-            co_return error_response(req, bhttp::status::conflict, errc::conflict,
-                                     "job " + id + " cannot be retried: its uploaded image is no longer stored");
-    }
-    auto changed = co_await svc.db.retry(id);
-    if (!changed) co_return error_response(req, changed.error());
-    // Told before the workers are woken: a fast job's own changes must not overtake this one.
-    svc.hooks.on_requeued(id);
-    svc.hooks.on_changed(changed->now);
-    svc.queue.notify(1);
-    co_return json_response(req, bhttp::status::accepted, to_json(changed->now));
+    auto now = co_await svc.jobs.retry(id);
+    if (!now) co_return error_response(req, now.error());
+    co_return json_response(req, bhttp::status::accepted, to_json(*now));
 }
 
 }  // namespace quickthumb::http

@@ -22,6 +22,8 @@
 #include <boost/json/serialize.hpp>
 
 #include <charconv>
+#include <functional>
+#include <unordered_set>
 #include <cstring>
 
 namespace quickthumb::http {
@@ -34,6 +36,21 @@ struct connection_limits {
     connection_counter connections;
     std::optional<rate_limiter> uploads;  // none: --upload-rate 0
     std::size_t refusing = 0;             // refused connections still being answered
+};
+
+// The open sessions, for a draining shutdown (the network thread's only). A session is idle while
+// it waits for a request's header: a drain closes those at once, lets the others finish the
+// request they are in (its answer says Connection: close), and tells event streams to reconnect.
+struct open_sessions {
+    std::unordered_set<beast::tcp_stream*> all, idle;
+    bool draining = false;
+    std::function<void()> on_drained;  // once the last session has ended, after a drain began
+
+    void ended(beast::tcp_stream* s) {
+        all.erase(s);
+        idle.erase(s);
+        if (draining && all.empty() && on_drained) std::exchange(on_drained, nullptr)();
+    }
 };
 
 namespace {
@@ -98,11 +115,9 @@ bhttp::message_generator method_not_allowed(const request_header& req, std::stri
 asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const request_header& req) {
     bool ready = svc.accepting.load();
     std::string store_state = "ok";
-    try {
-        co_await offload(svc.blocking.get_executor(), [&] { return svc.db.count(job_state::processing); });
-    } catch (const std::exception& e) {
+    if (auto r = co_await svc.jobs.store_ready(); !r) {
         ready = false;
-        store_state = std::string("error: ") + e.what();
+        store_state = "error: " + r.error().message;
     }
     // The disk: an upload needs to create a file under tmp/ (full and read-only disks show here).
     std::string disk_state = "ok";
@@ -342,9 +357,18 @@ asio::awaitable<void> refuse_connection(std::shared_ptr<connection_limits> lim, 
 
 // One connection: read a header, route, write the answer; repeat while keep-alive. `peer` is the
 // remote address; the client is that, or the trusted proxy's X-Forwarded-For.
-asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> lim, tcp::socket socket,
-                              std::string peer, connection_slot slot) {
+asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> lim,
+                              std::shared_ptr<open_sessions> open, tcp::socket socket, std::string peer,
+                              connection_slot slot) {
     beast::tcp_stream stream(std::move(socket));
+    open->all.insert(&stream);
+    // Leaves the set however the session ends (a destroyed frame too, at the very end).
+    struct leave {
+        open_sessions& open;
+        beast::tcp_stream* s;
+        ~leave() { open.ended(s); }
+    } leave_open{*open, &stream};
+    bool drained_idle = false;  // closed by a drain while waiting for a header: nothing unread
     beast::flat_buffer buffer;
     bool keep_alive = true;
     bool failed = false;
@@ -364,13 +388,19 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
         if (svc.metrics) svc.metrics->observe_request(label, status, took.count());
     };
     try {
-        while (keep_alive) {
+        while (keep_alive && !open->draining) {
             header_parser parser;
             parser.header_limit(max_header_bytes);
             // Body limits are per route (the upload's is --max-upload); the header read must not judge.
             parser.body_limit(boost::none);
             stream.expires_after(svc.cfg.header_timeout);  // the whole header, however it trickles in
+            if (buffer.size() == 0) open->idle.insert(&stream);  // (bytes waiting: a request has begun)
             auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+            open->idle.erase(&stream);
+            if (ec == asio::error::operation_aborted && open->draining) {
+                drained_idle = true;
+                break;
+            }
             if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
                 ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
                 break;
@@ -476,6 +506,11 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                 }
             }
             keep_alive = response->keep_alive();
+            // Draining: this answer is the connection's last, and says so.
+            if (open->draining && keep_alive) {
+                extra += "Connection: close\r\n";
+                keep_alive = false;
+            }
             const int status = status_of(*response);
             stream.expires_after(write_timeout);
             auto wec = co_await write_answer(stream, *response, extra);
@@ -496,6 +531,11 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                                                            "internal error"),
                                     asio::as_tuple(asio::use_awaitable));
     }
+    if (drained_idle) {
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        co_return;
+    }
     // Every way out of the loop but a clean end of the client's requests may leave a body unread.
     co_await lingering_close(stream);
 }
@@ -505,11 +545,35 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
 server::server(asio::io_context& io, services& svc)
     : io_(io), svc_(svc), acceptor_(io),
       limits_(std::make_shared<connection_limits>(
-          connection_limits{connection_counter(svc.cfg.max_connections, svc.cfg.max_client_connections), std::nullopt})) {
+          connection_limits{connection_counter(svc.cfg.max_connections, svc.cfg.max_client_connections), std::nullopt})),
+      sessions_(std::make_shared<open_sessions>()) {
     if (svc.cfg.upload_rate > 0) limits_->uploads.emplace(svc.cfg.upload_rate, svc.cfg.upload_burst);
 }
 
-server::~server() = default;
+server::~server() {
+    // Sessions still open now end when the network context is destroyed: nobody to tell then.
+    sessions_->on_drained = nullptr;
+}
+
+void server::drain(std::function<void()> on_drained) {
+    asio::post(io_, [this, on_drained = std::move(on_drained)]() mutable {
+        sessions_->draining = true;
+        sessions_->on_drained = std::move(on_drained);
+        for (auto* s : sessions_->idle) s->socket().cancel();
+        if (svc_.events) svc_.events->wake_all();  // event streams say goodbye
+        if (sessions_->all.empty()) std::exchange(sessions_->on_drained, nullptr)();
+    });
+}
+
+void server::close_all() {
+    asio::post(io_, [this] {
+        for (auto* s : sessions_->all) {
+            beast::error_code ignored;
+            s->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            s->socket().cancel();
+        }
+    });
+}
 
 std::size_t server::fit_connections_to(std::size_t open_file_limit) {
     const auto cap = connection_cap_for(svc_.cfg.max_connections, open_file_limit);
@@ -555,7 +619,8 @@ asio::awaitable<void> server::accept_loop() {
             continue;
         }
         connection_slot slot(limits_, peer);
-        asio::co_spawn(io_, session(svc_, limits_, std::move(socket), std::move(peer), std::move(slot)), asio::detached);
+        asio::co_spawn(io_, session(svc_, limits_, sessions_, std::move(socket), std::move(peer), std::move(slot)),
+                       asio::detached);
     }
 }
 

@@ -239,14 +239,6 @@ result<int> take_max_attempts(std::multimap<std::string, std::string>& fields, i
     return v;
 }
 
-// The jobs an idempotency key named, as they are now (a job swept by retention is left out).
-std::vector<job> load_jobs(store& db, const std::vector<std::string>& ids) {
-    std::vector<job> out;
-    for (const auto& id : ids)
-        if (auto j = db.get(id)) out.push_back(std::move(*j));
-    return out;
-}
-
 }  // namespace
 
 asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tcp_stream& stream,
@@ -259,7 +251,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
     };
 
     if (!svc.accepting.load()) co_return refuse(errc::shutting_down, "the service is shutting down; try again shortly");
-    if (svc.queue.waiting() >= static_cast<std::int64_t>(svc.cfg.max_backlog)) {
+    if (svc.jobs.waiting() >= static_cast<std::int64_t>(svc.cfg.max_backlog)) {
         req.keep_alive(false);
         bhttp::response<bhttp::string_body> res{bhttp::status::too_many_requests, req.version()};
         res.set(bhttp::field::retry_after, "5");
@@ -276,11 +268,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
     if (auto it = req.find("Idempotency-Key"); it != req.end()) {
         idempotency_key = std::string(it->value());
         if (auto bad = check_idempotency_key(*idempotency_key)) co_return refuse(bad->code, bad->message);
-        auto seen = co_await offload(svc.blocking.get_executor(), [&] {
-            auto ids = svc.db.idempotent_jobs(*idempotency_key, now_ms());
-            return ids ? std::optional(load_jobs(svc.db, *ids)) : std::nullopt;
-        });
-        if (seen) {
+        if (auto seen = co_await svc.jobs.replay(*idempotency_key)) {
             req.keep_alive(false);  // the body was not read
             co_return accepted_response(req, *seen, true);
         }
@@ -408,49 +396,34 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         }
         return {};
     });
-    auto remove_uploads = [&] {
-        for (const auto& j : jobs) svc.files.remove_job_files(j.id);
+    std::vector<std::string> ids;
+    for (const auto& j : jobs) ids.push_back(j.id);
+    // Uploads whose jobs were not made (or were made by an earlier request with the same key).
+    auto remove_uploads = [&]() -> asio::awaitable<void> {
+        co_await offload(svc.blocking.get_executor(), [&] {
+            for (const auto& id : ids) svc.files.remove_job_files(id);
+            return 0;
+        });
     };
     if (!committed) {
-        remove_uploads();
+        co_await remove_uploads();
         co_return error_response(req, committed.error());
     }
-    result<store::insert_outcome> inserted = error{errc::internal, "not inserted"};
-    try {
-        if (idempotency_key) {
-            inserted = co_await svc.db.insert_once(jobs, *idempotency_key);
-        } else {
-            auto r = co_await svc.db.insert(jobs);
-            if (r) {
-                store::insert_outcome o;
-                for (const auto& j : jobs) o.job_ids.push_back(j.id);
-                inserted = std::move(o);
-            } else {
-                inserted = r.error();
-            }
-        }
-    } catch (const std::exception& e) {
-        log::error("job insert failed", std::string("error=\"") + e.what() + "\"");
-        inserted = store_failure(e);
+    auto accepted = co_await svc.jobs.accept(std::move(jobs), idempotency_key);
+    if (!accepted) {
+        if (is_store_failure(accepted.error().code))
+            log::error("job insert failed", "error=\"" + accepted.error().message + "\"");
+        co_await remove_uploads();
+        co_return error_response(req, accepted.error());
     }
-    if (!inserted) {
-        remove_uploads();
-        co_return error_response(req, inserted.error());
-    }
-    if (inserted->replayed) {
+    if (accepted->replayed) {
         // A request with the same key won the race while this body was arriving: its jobs stand.
-        remove_uploads();
-        auto seen = co_await offload(svc.blocking.get_executor(), [&] { return load_jobs(svc.db, inserted->job_ids); });
-        co_return accepted_response(req, seen, true);
+        co_await remove_uploads();
+        co_return accepted_response(req, accepted->jobs, true);
     }
-    // Watchers hear of the new jobs before the workers are woken, so that a fast job's
-    // "processing" and "succeeded" never reach a page ahead of its "queued".
-    svc.hooks.on_accepted(inserted->job_ids);
-    for (const auto& j : jobs) svc.hooks.on_changed(j);
-    svc.queue.notify(static_cast<std::int64_t>(jobs.size()));
-    for (const auto& j : jobs)
+    for (const auto& j : accepted->jobs)
         log::info("job queued", "job=" + j.id + " bytes=" + std::to_string(j.source.bytes));
-    co_return accepted_response(req, jobs, false);
+    co_return accepted_response(req, accepted->jobs, false);
 }
 
 }  // namespace quickthumb::http

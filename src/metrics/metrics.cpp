@@ -1,6 +1,5 @@
 #include "quickthumb/metrics.hpp"
 
-#include "quickthumb/store.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -9,8 +8,6 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 
 #include <array>
 #include <mutex>
@@ -127,16 +124,20 @@ void metrics::set_sources(metrics_sources sources) {
     impl_->sources = std::move(sources);
 }
 
-void metrics::attach(job_hooks& hooks) {
-    // Through the hooks rather than a metrics* in the worker pool: the worker already tells the
-    // hooks about a job's life, so it needs to know nothing of metrics (and its tests none of it).
-    hooks.started = [this](const job& now) {
+void metrics::on_change(const job_change& c) {
+    if (!c.stored || !c.previous) return;
+    if (*c.previous == job_state::queued && c.now.state == job_state::processing) {
         // start() stamped updated_at; a job became due at its creation, or at run_after when a
         // retry was scheduled. (An explicit retry clears run_after, so it counts from creation.)
-        const auto due = std::max(now.created_at, now.run_after);
-        observe_queue_wait(static_cast<double>(std::max<std::int64_t>(0, now.updated_at - due)) / 1000.0);
-    };
-    hooks.attempted = [this](const job&, attempt_end end, double seconds) { observe_attempt(end, seconds); };
+        const auto due = std::max(c.now.created_at, c.now.run_after);
+        observe_queue_wait(static_cast<double>(std::max<std::int64_t>(0, c.now.updated_at - due)) / 1000.0);
+    }
+    if (c.attempt_seconds) {
+        const auto end = c.now.state == job_state::succeeded ? attempt_end::succeeded
+                         : c.now.state == job_state::failed  ? attempt_end::failed
+                                                             : attempt_end::retried;
+        observe_attempt(end, *c.attempt_seconds);
+    }
 }
 
 void metrics::observe_request(std::string_view route, int status, double seconds) {
@@ -181,17 +182,6 @@ std::string metrics::render() {
         }
     }
     return prometheus::TextSerializer().Serialize(impl_->registry.Collect());
-}
-
-std::map<job_state, std::int64_t> count_jobs_by_state(store& db) {
-    return db.read<std::map<job_state, std::int64_t>>([](SQLite::Database& conn) {
-        std::map<job_state, std::int64_t> out;
-        for (auto s : all_states) out[s] = 0;
-        SQLite::Statement q(conn, "SELECT state, count(*) FROM jobs GROUP BY state");
-        while (q.executeStep())
-            if (auto s = parse_job_state(q.getColumn(0).getString())) out[*s] = q.getColumn(1).getInt64();
-        return out;
-    });
 }
 
 }  // namespace quickthumb

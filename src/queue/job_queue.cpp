@@ -16,21 +16,20 @@ job_queue::job_queue(asio::thread_pool& blocking, store& db, std::size_t capacit
       wake_(strand_),
       capacity_(capacity) {}
 
-void job_queue::start(std::int64_t waiting) {
-    waiting_ = waiting;
-    asio::co_spawn(strand_, feed(), log::on_exit("feeder stopped"));
+void job_queue::start() { asio::co_spawn(strand_, feed(), log::on_exit("feeder stopped")); }
+
+void job_queue::on_change(const job_change& c) {
+    if (c.stored && c.now.state == job_state::queued && c.previous != job_state::queued) wake();
 }
 
-void job_queue::notify(std::int64_t added) {
-    waiting_.fetch_add(added, std::memory_order_relaxed);
+void job_queue::wake() {
     asio::post(strand_, [this] {
         pending_ = true;
         wake_.cancel();
     });
 }
 
-void job_queue::on_started(const std::string& id, bool started) {
-    if (started) waiting_.fetch_sub(1, std::memory_order_relaxed);
+void job_queue::on_taken(const std::string& id) {
     asio::post(strand_, [this, id] {
         handed_.erase(id);
         // A scan may have stopped short because everything it saw was handed out: look again.

@@ -37,8 +37,6 @@
 #include "quickthumb/log.hpp"
 #include "quickthumb/offload.hpp"
 
-#include <SQLiteCpp/SQLiteCpp.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -129,23 +127,6 @@ std::int64_t to_int64(const std::string& s) {
     return v;
 }
 
-// The states of those of `ids` this store has.
-std::unordered_map<std::string, job_state> lookup_states(SQLite::Database& db, const std::vector<std::string>& ids) {
-    std::unordered_map<std::string, job_state> out;
-    constexpr std::size_t chunk = 200;
-    for (std::size_t i = 0; i < ids.size(); i += chunk) {
-        const std::size_t n = std::min(chunk, ids.size() - i);
-        std::string sql = "SELECT id, state FROM jobs WHERE id IN (?";
-        for (std::size_t k = 1; k < n; ++k) sql += ",?";
-        sql += ")";
-        SQLite::Statement q(db, sql);
-        for (std::size_t k = 0; k < n; ++k) q.bind(static_cast<int>(k + 1), ids[i + k]);
-        while (q.executeStep())
-            out.emplace(q.getColumn(0).getString(),
-                        parse_job_state(q.getColumn(1).getString()).value_or(job_state::queued));
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -176,26 +157,21 @@ void redis_mirror::stop() {
     });
 }
 
-job_hooks redis_mirror::hooks() {
-    job_hooks h;
-    h.accepted = [this](const std::vector<std::string>& ids) { on_accepted(ids); };
-    h.finished = [this](const std::string& id, job_state s) { on_finished(id, s); };
-    h.requeued = [this](const std::string& id) { on_requeued(id); };
-    return h;
-}
-
-void redis_mirror::on_accepted(const std::vector<std::string>&) {
-    // The ids are not kept: catch_up reads the jobs after the cursor from SQLite.
-    {
-        std::lock_guard lk(mutex_);
-        accepted_ = true;
+void redis_mirror::on_change(const job_change& c) {
+    if (!c.stored) return;
+    if (!c.previous) {
+        // The ids are not kept: catch_up reads the jobs after the cursor from SQLite.
+        {
+            std::lock_guard lk(mutex_);
+            accepted_ = true;
+        }
+        wake();
+        return;
     }
-    wake();
+    if (*c.previous == c.now.state) return;
+    if (is_final(c.now.state)) record(c.now.id, true);
+    else if (c.now.state == job_state::queued) record(c.now.id, false);
 }
-
-void redis_mirror::on_finished(const std::string& id, job_state) { record(id, true); }
-
-void redis_mirror::on_requeued(const std::string& id) { record(id, false); }
 
 void redis_mirror::record(const std::string& id, bool finished) {
     {
@@ -271,26 +247,14 @@ std::chrono::milliseconds redis_mirror::reconcile_interval() const {
 asio::awaitable<void> redis_mirror::run() {
     // The consumer name is made once per data directory and kept in its meta table, so a
     // restarted instance finds its own pending entries (and instances sharing the directory share it).
-    try {
-        consumer_ = co_await db_.write<std::string>([](SQLite::Database& db) {
-            SQLite::Statement name(db, "INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)");
-            name.bind(1, consumer_meta_key);
-            name.bind(2, "qt-" + new_job_id().substr(0, 16));
-            name.exec();
-            // The first run on this directory starts the cursor at the newest job (see the top).
-            SQLite::Statement cursor(
-                db, "INSERT OR IGNORE INTO meta(key, value) SELECT ?, CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM jobs");
-            cursor.bind(1, cursor_meta_key);
-            cursor.exec();
-            SQLite::Statement q(db, "SELECT value FROM meta WHERE key=?");
-            q.bind(1, consumer_meta_key);
-            q.executeStep();
-            return q.getColumn(0).getString();
-        });
-    } catch (const std::exception& e) {
-        set_state("down: the mirror's settings cannot be stored", e.what());
+    // The first run on this directory starts the cursor at the newest job (see the top).
+    auto name = co_await db_.put_meta_once(consumer_meta_key, "qt-" + new_job_id().substr(0, 16));
+    result<void> cursor = name ? co_await db_.put_newest_seq_once(cursor_meta_key) : result<void>{};
+    if (!name || !cursor) {
+        set_state("down: the mirror's settings cannot be stored", (!name ? name.error() : cursor.error()).message);
         co_return;
     }
+    consumer_ = std::move(*name);
     {
         std::lock_guard lk(mutex_);
         consumer_name_ = consumer_;
@@ -453,17 +417,9 @@ asio::awaitable<result<void>> redis_mirror::reconcile() {
     for (int page = 0; page < max_pages && !stopping_; ++page) {
         const auto batch = static_cast<int>(opts_.batch);
         auto rows = co_await offload(blocking_.get_executor(), [&] {
-            return db_.read<std::vector<job_row>>([&](SQLite::Database& db) {
-                SQLite::Statement q(db,
-                                    "SELECT seq, id FROM jobs WHERE seq > ? AND seq <= ? AND state IN "
-                                    "('queued', 'processing') ORDER BY seq LIMIT ?");
-                q.bind(1, after);
-                q.bind(2, cursor);
-                q.bind(3, batch);
-                std::vector<job_row> out;
-                while (q.executeStep()) out.push_back(job_row{q.getColumn(0).getInt64(), q.getColumn(1).getString(), false});
-                return out;
-            });
+            std::vector<job_row> out;
+            for (auto& r : db_.waiting_between(after, cursor, batch)) out.push_back(job_row{r.seq, std::move(r.id), false});
+            return out;
         });
         if (rows.empty()) break;
         after = rows.back().seq;
@@ -481,16 +437,9 @@ asio::awaitable<result<void>> redis_mirror::catch_up() {
         // or from what this one added when the cursor's write is still on its way.
         auto rows = co_await offload(blocking_.get_executor(), [&] {
             const auto from = std::max(to_int64(db_.get_meta(cursor_meta_key).value_or("0")), added_up_to_);
-            return db_.read<std::vector<job_row>>([&](SQLite::Database& db) {
-                SQLite::Statement q(db, "SELECT seq, id, state FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?");
-                q.bind(1, from);
-                q.bind(2, batch);
-                std::vector<job_row> out;
-                while (q.executeStep())
-                    out.push_back(job_row{q.getColumn(0).getInt64(), q.getColumn(1).getString(),
-                                          is_final(parse_job_state(q.getColumn(2).getString()).value_or(job_state::queued))});
-                return out;
-            });
+            std::vector<job_row> out;
+            for (auto& r : db_.jobs_after(from, batch)) out.push_back(job_row{r.seq, std::move(r.id), is_final(r.state)});
+            return out;
         });
         if (rows.empty()) break;
         const bool last_page = rows.size() < opts_.batch;
@@ -498,14 +447,7 @@ asio::awaitable<result<void>> redis_mirror::catch_up() {
         if (auto r = co_await add(std::move(rows)); !r) co_return r;
         added_up_to_ = std::max(added_up_to_, last);
         // Only forward: instances sharing the directory move it too.
-        co_await db_.write<int>([last](SQLite::Database& db) {
-            SQLite::Statement up(db,
-                                 "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
-                                 "value=excluded.value WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)");
-            up.bind(1, cursor_meta_key);
-            up.bind(2, std::to_string(last));
-            return up.exec();
-        });
+        if (auto moved = co_await db_.raise_meta(cursor_meta_key, last); !moved) co_return moved.error();
         if (last_page) break;
     }
     co_return result<void>{};
@@ -594,8 +536,7 @@ asio::awaitable<result<void>> redis_mirror::resolve(entry_list entries) {
     for (const auto& e : entries)
         if (!e.job.empty()) ids.push_back(e.job);
     auto states = co_await offload(blocking_.get_executor(), [&] {
-        return db_.read<std::unordered_map<std::string, job_state>>(
-            [&](SQLite::Database& db) { return lookup_states(db, ids); });
+        return db_.states_of(ids);
     });
 
     std::vector<std::string> acks;

@@ -37,9 +37,24 @@ result<void> storage::commit_upload(const fs::path& temp, const std::string& id)
     return fsync_dir(dest.parent_path());
 }
 
+void storage::remove_thumb(const std::string& id, const std::string& name) const {
+    std::error_code ec;
+    fs::remove(thumb_path(id, name), ec);
+}
+
 void storage::remove_thumbs(const std::string& id) const {
     std::error_code ec;
     fs::remove_all(thumb_dir(id), ec);
+}
+
+bool storage::has_upload(const std::string& id) const {
+    std::error_code ec;
+    return fs::exists(upload_path(id), ec);
+}
+
+void storage::remove_upload(const std::string& id) const {
+    std::error_code ec;
+    fs::remove(upload_path(id), ec);
 }
 
 void storage::remove_job_files(const std::string& id) const {

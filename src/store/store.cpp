@@ -155,7 +155,8 @@ std::optional<job_state> current_state(SQLite::Database& db, const std::string& 
     return parse_job_state(q->getColumn(0).getString());
 }
 
-void insert_rows(SQLite::Database& db, const std::vector<job>& jobs);
+// Inserts `jobs`, setting each one's seq, and records them as new.
+void insert_rows(SQLite::Database& db, std::vector<job>& jobs, std::vector<job_change>& changes);
 
 // The idempotency table keeps a request's job ids as a JSON array.
 std::vector<std::string> ids_from_json(const std::string& text) {
@@ -170,6 +171,14 @@ std::optional<job> load(SQLite::Database& db, const std::string& id) {
     q->bind(1, id);
     if (!q->executeStep()) return std::nullopt;
     return row_to_job(*q);
+}
+
+// The job as the transition just left it, recorded as a change from `previous`.
+job changed(SQLite::Database& db, const std::string& id, job_state previous, std::vector<job_change>& changes,
+            std::optional<double> attempt_seconds = std::nullopt) {
+    job now = *load(db, id);
+    changes.push_back(job_change{previous, now, true, attempt_seconds});
+    return now;
 }
 
 // Checks the state machine before a transition; returns the refusal, if any.
@@ -228,6 +237,25 @@ void store::migrate(SQLite::Database& db) {
     }
 }
 
+void store::set_commit_listener(commit_listener listener) {
+    std::lock_guard lk(listener_mutex_);
+    listener_ = std::move(listener);
+}
+
+boost::asio::awaitable<void> store::submit(std::function<void(SQLite::Database&, std::vector<job_change>&)> run) {
+    auto initiate = [this, run = std::move(run)](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        enqueue(pending{std::move(run),
+                        [h](std::exception_ptr ep) {
+                            auto ex = boost::asio::get_associated_executor(*h);
+                            boost::asio::post(ex, [h, ep]() mutable { std::move (*h)(ep); });
+                        },
+                        {}});
+    };
+    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr)>(
+        std::move(initiate), boost::asio::use_awaitable);
+}
+
 void store::enqueue(pending p) {
     {
         std::lock_guard lk(queue_mutex_);
@@ -247,9 +275,10 @@ bool store::run_batch(std::vector<pending>& batch, std::vector<std::exception_pt
     SQLite::Database& db = *writer_db_;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     for (std::size_t i = 0; i < batch.size(); ++i) {
+        batch[i].changes.clear();  // a rerun records its changes again
         if (!savepoints) {
             try {
-                batch[i].run(db);
+                batch[i].run(db, batch[i].changes);
             } catch (...) {
                 return false;  // the transaction rolls back (tx's destructor)
             }
@@ -257,7 +286,7 @@ bool store::run_batch(std::vector<pending>& batch, std::vector<std::exception_pt
         }
         db.exec("SAVEPOINT op");
         try {
-            batch[i].run(db);
+            batch[i].run(db, batch[i].changes);
             db.exec("RELEASE op");
         } catch (...) {
             outcomes[i] = std::current_exception();
@@ -295,26 +324,36 @@ void store::writer_loop() {
         } catch (...) {
             commit_error = std::current_exception();
         }
-        // The COMMIT (synchronous=FULL) returned: the batch is on disk.
+        // The COMMIT (synchronous=FULL) returned: the batch is on disk. Its changes are told in
+        // the order they were made, before any of their writers resumes.
+        if (!commit_error) {
+            std::lock_guard lk(listener_mutex_);
+            if (listener_)
+                for (std::size_t i = 0; i < batch.size(); ++i)
+                    if (!outcomes[i])
+                        for (auto& c : batch[i].changes) listener_(std::move(c));
+        }
         for (std::size_t i = 0; i < batch.size(); ++i) batch[i].complete(commit_error ? commit_error : outcomes[i]);
     }
     writer_statements = nullptr;
 }
 
-boost::asio::awaitable<result<void>> store::insert(std::vector<job> jobs) {
-    return write<result<void>>([jobs = std::move(jobs)](SQLite::Database& db) -> result<void> {
-        insert_rows(db, jobs);
-        return {};
-    });
+boost::asio::awaitable<result<std::vector<job>>> store::insert(std::vector<job> jobs) {
+    return write_jobs<result<std::vector<job>>>(
+        [jobs = std::move(jobs)](SQLite::Database& db, std::vector<job_change>& changes) -> result<std::vector<job>> {
+            auto rows = jobs;
+            insert_rows(db, rows, changes);
+            return rows;
+        });
 }
 
 namespace {
 
-void insert_rows(SQLite::Database& db, const std::vector<job>& jobs) {
+void insert_rows(SQLite::Database& db, std::vector<job>& jobs, std::vector<job_change>& changes) {
     stmt ins(db,
              "INSERT INTO jobs(id, state, progress, attempts, max_attempts, created_at, updated_at, "
              "src_filename, src_bytes, params, idempotency_key) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
-    for (const auto& j : jobs) {
+    for (auto& j : jobs) {
         const auto state = to_string(j.state);
         const std::string params = boost::json::serialize(to_json(j.params));
         ins->bindNoCopy(1, j.id);
@@ -330,14 +369,17 @@ void insert_rows(SQLite::Database& db, const std::vector<job>& jobs) {
         ins->bind(11);  // NULL: the key lives in the idempotency table
         ins->exec();
         ins->reset();
+        j.seq = db.getLastInsertRowid();
+        changes.push_back(job_change{std::nullopt, j});
     }
 }
 
 }  // namespace
 
 boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::vector<job> jobs, std::string key) {
-    return write<result<insert_outcome>>(
-        [jobs = std::move(jobs), key = std::move(key)](SQLite::Database& db) -> result<insert_outcome> {
+    return write_jobs<result<insert_outcome>>(
+        [jobs = std::move(jobs), key = std::move(key)](SQLite::Database& db,
+                                                       std::vector<job_change>& changes) -> result<insert_outcome> {
             const auto now = now_ms();
             insert_outcome out;
             {
@@ -351,9 +393,10 @@ boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::ve
                     }
                 }
             }
-            insert_rows(db, jobs);
+            out.inserted = jobs;
+            insert_rows(db, out.inserted, changes);
             boost::json::array ids;
-            for (const auto& j : jobs) {
+            for (const auto& j : out.inserted) {
                 ids.emplace_back(j.id);
                 out.job_ids.push_back(j.id);
             }
@@ -368,10 +411,11 @@ boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::ve
         });
 }
 
-boost::asio::awaitable<result<void>> store::retry_later(std::string id, job_source src, error err, std::int64_t run_after) {
-    return write<result<void>>([id = std::move(id), src = std::move(src), err = std::move(err),
-                                run_after](SQLite::Database& db) -> result<void> {
-        int changed = 0;
+boost::asio::awaitable<result<job>> store::retry_later(std::string id, job_source src, error err, std::int64_t run_after,
+                                                      std::optional<double> attempt_seconds) {
+    return write_jobs<result<job>>([id = std::move(id), src = std::move(src), err = std::move(err), run_after,
+                                    attempt_seconds](SQLite::Database& db, std::vector<job_change>& changes) -> result<job> {
+        int n = 0;
         {
             stmt up(db,
                     "UPDATE jobs SET state='queued', progress=0, updated_at=?, run_after=?, error_code=?, "
@@ -384,32 +428,33 @@ boost::asio::awaitable<result<void>> store::retry_later(std::string id, job_sour
             up->bind(6, src.width);
             up->bind(7, src.height);
             up->bindNoCopy(8, id);
-            changed = up->exec();
+            n = up->exec();
         }
-        if (changed == 1) return {};
+        if (n == 1) return changed(db, id, job_state::processing, changes, attempt_seconds);
         // Not processing: the same refusal as a check before the update would give.
         if (auto refused = check_transition(db, id, job_state::queued)) return *refused;
         return error{errc::conflict, "job " + id + " is no longer processing"};
     });
 }
 
-boost::asio::awaitable<result<void>> store::release(std::string id) {
-    return write<result<void>>([id = std::move(id)](SQLite::Database& db) -> result<void> {
+boost::asio::awaitable<result<job>> store::release(std::string id) {
+    return write_jobs<result<job>>([id = std::move(id)](SQLite::Database& db, std::vector<job_change>& changes) -> result<job> {
         stmt up(db,
                 "UPDATE jobs SET state='queued', progress=0, attempts=max(attempts - 1, 0), updated_at=? "
                 "WHERE id=? AND state='processing'");
         up->bind(1, now_ms());
         up->bindNoCopy(2, id);
         if (up->exec() != 1) return error{errc::conflict, "job " + id + " is no longer processing"};
-        return {};
+        return changed(db, id, job_state::processing, changes);
     });
 }
 
-boost::asio::awaitable<result<store::change>> store::cancel(std::string id) {
-    return write<result<change>>([id = std::move(id)](SQLite::Database& db) -> result<change> {
+boost::asio::awaitable<result<job_change>> store::cancel(std::string id) {
+    return write_jobs<result<job_change>>([id = std::move(id)](SQLite::Database& db,
+                                                               std::vector<job_change>& changes) -> result<job_change> {
         auto j = load(db, id);
         if (!j) return error{errc::not_found, "no job with id '" + id + "'"};
-        change c{j->state, *j};
+        job_change c{j->state, *j};
         if (j->state == job_state::cancelled) return c;
         if (j->state == job_state::succeeded || j->state == job_state::failed)
             return error{errc::conflict, "job " + id + " has already " + std::string(to_string(j->state)) +
@@ -422,19 +467,20 @@ boost::asio::awaitable<result<store::change>> store::cancel(std::string id) {
             up->bindNoCopy(2, id);
             up->exec();
         }
-        c.now = *load(db, id);
+        c.now = changed(db, id, *c.previous, changes);
         return c;
     });
 }
 
-boost::asio::awaitable<result<store::change>> store::retry(std::string id) {
-    return write<result<change>>([id = std::move(id)](SQLite::Database& db) -> result<change> {
+boost::asio::awaitable<result<job_change>> store::retry(std::string id) {
+    return write_jobs<result<job_change>>([id = std::move(id)](SQLite::Database& db,
+                                                               std::vector<job_change>& changes) -> result<job_change> {
         auto j = load(db, id);
         if (!j) return error{errc::not_found, "no job with id '" + id + "'"};
         if (j->state != job_state::failed && j->state != job_state::cancelled)
             return error{errc::conflict, "job " + id + " is " + std::string(to_string(j->state)) +
                                              "; only failed or cancelled jobs can be retried"};
-        change c{j->state, *j};
+        job_change c{j->state, *j};
         {
             stmt up(db,
                     "UPDATE jobs SET state='queued', progress=0, attempts=0, run_after=0, updated_at=?, "
@@ -443,14 +489,15 @@ boost::asio::awaitable<result<store::change>> store::retry(std::string id) {
             up->bindNoCopy(2, id);
             up->exec();
         }
-        c.now = *load(db, id);
+        c.now = changed(db, id, *c.previous, changes);
         return c;
     });
 }
 
 boost::asio::awaitable<result<int>> store::remove_expired(std::vector<std::string> ids, std::int64_t cutoff,
                                                           std::int64_t now) {
-    return write<result<int>>([ids = std::move(ids), cutoff, now](SQLite::Database& db) -> result<int> {
+    return write_jobs<result<int>>([ids = std::move(ids), cutoff, now](SQLite::Database& db,
+                                                                      std::vector<job_change>&) -> result<int> {
         int n = 0;
         {
             stmt del(db,
@@ -471,29 +518,30 @@ boost::asio::awaitable<result<int>> store::remove_expired(std::vector<std::strin
 }
 
 boost::asio::awaitable<result<job>> store::start(std::string id) {
-    return write<result<job>>([id = std::move(id)](SQLite::Database& db) -> result<job> {
+    return write_jobs<result<job>>([id = std::move(id)](SQLite::Database& db, std::vector<job_change>& changes) -> result<job> {
         // The update checks the state itself; only when it changes nothing is the state read to say
         // why. (No RETURNING: SQLite buffers its rows in an ephemeral table, which costs more
         // than reading the row again.)
-        int changed = 0;
+        int n = 0;
         {
             stmt up(db,
                     "UPDATE jobs SET state='processing', attempts=attempts+1, progress=0, updated_at=? "
                     "WHERE id=? AND state='queued'");
             up->bind(1, now_ms());
             up->bindNoCopy(2, id);
-            changed = up->exec();
+            n = up->exec();
         }
-        if (changed != 1) {
+        if (n != 1) {
             if (auto refused = check_transition(db, id, job_state::processing)) return *refused;
             return error{errc::internal, "job " + id + " could not be started"};  // unreachable: queued was matched
         }
-        return *load(db, id);
+        return changed(db, id, job_state::queued, changes);
     });
 }
 
 boost::asio::awaitable<result<void>> store::set_progress(std::string id, int progress) {
-    return write<result<void>>([id = std::move(id), progress](SQLite::Database& db) -> result<void> {
+    return write_jobs<result<void>>([id = std::move(id), progress](SQLite::Database& db,
+                                                                   std::vector<job_change>&) -> result<void> {
         stmt up(db, "UPDATE jobs SET progress=?, updated_at=? WHERE id=? AND state='processing'");
         up->bind(1, progress);
         up->bind(2, now_ms());
@@ -503,9 +551,11 @@ boost::asio::awaitable<result<void>> store::set_progress(std::string id, int pro
     });
 }
 
-boost::asio::awaitable<result<void>> store::succeed(std::string id, job_source src, std::vector<job_output> outputs) {
-    return write<result<void>>(
-        [id = std::move(id), src = std::move(src), outputs = std::move(outputs)](SQLite::Database& db) -> result<void> {
+boost::asio::awaitable<result<job>> store::succeed(std::string id, job_source src, std::vector<job_output> outputs,
+                                                  std::optional<double> attempt_seconds) {
+    return write_jobs<result<job>>(
+        [id = std::move(id), src = std::move(src), outputs = std::move(outputs),
+         attempt_seconds](SQLite::Database& db, std::vector<job_change>& changes) -> result<job> {
             // Only a processing job can succeed: the update says so by changing one row; when it
             // changes none, the current state says why.
             {
@@ -520,16 +570,18 @@ boost::asio::awaitable<result<void>> store::succeed(std::string id, job_source s
                 up->bind(4, src.height);
                 up->bindNoCopy(5, outs);
                 up->bindNoCopy(6, id);
-                if (up->exec() == 1) return {};
+                if (up->exec() == 1) return changed(db, id, job_state::processing, changes, attempt_seconds);
             }
             if (auto refused = check_transition(db, id, job_state::succeeded)) return *refused;
-            return {};
+            return error{errc::conflict, "job " + id + " is no longer processing"};
         });
 }
 
-boost::asio::awaitable<result<void>> store::fail(std::string id, job_source src, error err) {
-    return write<result<void>>(
-        [id = std::move(id), src = std::move(src), err = std::move(err)](SQLite::Database& db) -> result<void> {
+boost::asio::awaitable<result<job>> store::fail(std::string id, job_source src, error err,
+                                               std::optional<double> attempt_seconds) {
+    return write_jobs<result<job>>(
+        [id = std::move(id), src = std::move(src), err = std::move(err),
+         attempt_seconds](SQLite::Database& db, std::vector<job_change>& changes) -> result<job> {
             {
                 stmt up(db,
                         "UPDATE jobs SET state='failed', updated_at=?, error_code=?, error_message=?, "
@@ -541,10 +593,10 @@ boost::asio::awaitable<result<void>> store::fail(std::string id, job_source src,
                 up->bind(5, src.width);
                 up->bind(6, src.height);
                 up->bindNoCopy(7, id);
-                if (up->exec() == 1) return {};
+                if (up->exec() == 1) return changed(db, id, job_state::processing, changes, attempt_seconds);
             }
             if (auto refused = check_transition(db, id, job_state::failed)) return *refused;
-            return {};
+            return error{errc::conflict, "job " + id + " is no longer processing"};
         });
 }
 
@@ -573,19 +625,91 @@ store::recovery store::recover_interrupted() {
 }
 
 std::optional<std::string> store::get_meta(const std::string& key) {
-    return read<std::optional<std::string>>([&](SQLite::Database& db) -> std::optional<std::string> {
-        SQLite::Statement q(db, "SELECT value FROM meta WHERE key=?");
-        q.bind(1, key);
-        if (!q.executeStep()) return std::nullopt;
-        return q.getColumn(0).getString();
+    std::lock_guard lk(reader_mutex_);
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT value FROM meta WHERE key=?");
+    q->bind(1, key);
+    if (!q->executeStep()) return std::nullopt;
+    return q->getColumn(0).getString();
+}
+
+boost::asio::awaitable<result<std::string>> store::put_meta_once(std::string key, std::string value) {
+    return write_jobs<result<std::string>>([key = std::move(key), value = std::move(value)](
+                                               SQLite::Database& db, std::vector<job_change>&) -> result<std::string> {
+        stmt ins(db, "INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)");
+        ins->bind(1, key);
+        ins->bind(2, value);
+        ins->exec();
+        stmt q(db, "SELECT value FROM meta WHERE key=?");
+        q->bind(1, key);
+        q->executeStep();
+        return q->getColumn(0).getString();
     });
 }
 
-void store::put_meta(SQLite::Database& db, const std::string& key, const std::string& value) {
-    SQLite::Statement up(db, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
-    up.bind(1, key);
-    up.bind(2, value);
-    up.exec();
+boost::asio::awaitable<result<void>> store::put_newest_seq_once(std::string key) {
+    return write_jobs<result<void>>([key = std::move(key)](SQLite::Database& db, std::vector<job_change>&) -> result<void> {
+        stmt ins(db, "INSERT OR IGNORE INTO meta(key, value) SELECT ?, CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM jobs");
+        ins->bind(1, key);
+        ins->exec();
+        return {};
+    });
+}
+
+boost::asio::awaitable<result<void>> store::raise_meta(std::string key, std::int64_t value) {
+    return write_jobs<result<void>>([key = std::move(key), value](SQLite::Database& db,
+                                                                  std::vector<job_change>&) -> result<void> {
+        stmt up(db,
+                "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value "
+                "WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)");
+        up->bind(1, key);
+        up->bind(2, std::to_string(value));
+        up->exec();
+        return {};
+    });
+}
+
+std::vector<store::job_ref> store::jobs_after(std::int64_t after, int limit) {
+    std::lock_guard lk(reader_mutex_);
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT seq, id, state FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?");
+    q->bind(1, after);
+    q->bind(2, limit);
+    std::vector<job_ref> out;
+    while (q->executeStep())
+        out.push_back(job_ref{q->getColumn(0).getInt64(), q->getColumn(1).getString(),
+                              parse_job_state(q->getColumn(2).getString()).value_or(job_state::queued)});
+    return out;
+}
+
+std::vector<store::job_ref> store::waiting_between(std::int64_t after, std::int64_t up_to, int limit) {
+    std::lock_guard lk(reader_mutex_);
+    stmt q(reader_statements_.get(), *reader_db_,
+           "SELECT seq, id, state FROM jobs WHERE seq > ? AND seq <= ? AND state IN ('queued', 'processing') "
+           "ORDER BY seq LIMIT ?");
+    q->bind(1, after);
+    q->bind(2, up_to);
+    q->bind(3, limit);
+    std::vector<job_ref> out;
+    while (q->executeStep())
+        out.push_back(job_ref{q->getColumn(0).getInt64(), q->getColumn(1).getString(),
+                              parse_job_state(q->getColumn(2).getString()).value_or(job_state::queued)});
+    return out;
+}
+
+std::unordered_map<std::string, job_state> store::states_of(const std::vector<std::string>& ids) {
+    std::lock_guard lk(reader_mutex_);
+    std::unordered_map<std::string, job_state> out;
+    constexpr std::size_t chunk = 200;  // bound the parameters of one statement
+    for (std::size_t i = 0; i < ids.size(); i += chunk) {
+        const std::size_t n = std::min(chunk, ids.size() - i);
+        std::string sql = "SELECT id, state FROM jobs WHERE id IN (?";
+        for (std::size_t k = 1; k < n; ++k) sql += ",?";
+        sql += ")";
+        SQLite::Statement q(*reader_db_, sql);
+        for (std::size_t k = 0; k < n; ++k) q.bind(static_cast<int>(k + 1), ids[i + k]);
+        while (q.executeStep())
+            out.emplace(q.getColumn(0).getString(), parse_job_state(q.getColumn(1).getString()).value_or(job_state::queued));
+    }
+    return out;
 }
 
 std::optional<job> store::get(const std::string& id) {
@@ -660,6 +784,17 @@ std::vector<std::pair<std::int64_t, std::string>> store::queued_after(std::int64
     q->bind(2, limit);
     std::vector<std::pair<std::int64_t, std::string>> out;
     while (q->executeStep()) out.emplace_back(q->getColumn(0).getInt64(), q->getColumn(1).getString());
+    return out;
+}
+
+std::map<job_state, std::int64_t> store::count_by_state() {
+    std::lock_guard lk(reader_mutex_);
+    std::map<job_state, std::int64_t> out;
+    for (auto s : {job_state::queued, job_state::processing, job_state::succeeded, job_state::failed, job_state::cancelled})
+        out[s] = 0;
+    stmt q(reader_statements_.get(), *reader_db_, "SELECT state, count(*) FROM jobs GROUP BY state");
+    while (q->executeStep())
+        if (auto s = parse_job_state(q->getColumn(0).getString())) out[*s] = q->getColumn(1).getInt64();
     return out;
 }
 

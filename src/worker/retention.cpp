@@ -16,9 +16,8 @@ namespace {
 constexpr int sweep_batch = 500;
 }
 
-retention_sweeper::retention_sweeper(asio::thread_pool& blocking, store& db, storage& files,
-                                     std::chrono::milliseconds retention)
-    : db_(db), files_(files), retention_(retention), strand_(asio::make_strand(blocking.get_executor())), timer_(strand_) {}
+retention_sweeper::retention_sweeper(asio::thread_pool& blocking, jobs_service& jobs, std::chrono::milliseconds retention)
+    : jobs_(jobs), retention_(retention), strand_(asio::make_strand(blocking.get_executor())), timer_(strand_) {}
 
 std::chrono::milliseconds retention_sweeper::interval_for(std::chrono::milliseconds retention) noexcept {
     using namespace std::chrono_literals;
@@ -41,16 +40,13 @@ asio::awaitable<int> retention_sweeper::sweep_once(std::int64_t now) {
     const std::int64_t cutoff = now - retention_.count();
     int total = 0;
     for (;;) {
-        auto ids = db_.expired(cutoff, sweep_batch);
-        for (const auto& id : ids) files_.remove_job_files(id);
-        const bool more = static_cast<int>(ids.size()) == sweep_batch;
-        auto removed = co_await db_.remove_expired(std::move(ids), cutoff, now);
+        auto removed = co_await jobs_.expire(cutoff, now, sweep_batch);
         if (!removed) {
             log::warn("retention sweep failed", "reason=\"" + removed.error().message + "\"");
             break;
         }
         total += *removed;
-        if (!more) break;
+        if (*removed < sweep_batch) break;
     }
     co_return total;
 }

@@ -9,11 +9,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "quickthumb/offload.hpp"
-
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <random>
 
 namespace quickthumb {
@@ -23,9 +20,13 @@ std::string output_name(int width, int height, output_format fmt) {
     return "thumb_" + std::to_string(width) + "x" + std::to_string(height) + "." + std::string(extension(fmt));
 }
 
-worker_pool::worker_pool(asio::thread_pool& pool, job_queue& queue, store& db, storage& files, worker_options opts,
-                         const job_hooks& hooks)
-    : pool_(pool), queue_(queue), db_(db), files_(files), opts_(opts), hooks_(hooks) {}
+worker_pool::worker_pool(asio::thread_pool& pool, job_queue& queue, jobs_service& jobs, storage& files,
+                         worker_options opts)
+    : pool_(pool), queue_(queue), jobs_(jobs), files_(files), opts_(opts) {}
+
+void worker_pool::on_change(const job_change& c) {
+    if (c.stored && c.previous == job_state::processing && c.now.state == job_state::cancelled) cancel_running(c.now.id);
+}
 
 bool worker_pool::cancel_running(const std::string& id) {
     std::lock_guard lk(running_mutex_);
@@ -132,12 +133,7 @@ job_outcome worker_pool::run_job(const job& j, job_control& ctl, prepared_job& p
         if (percent > before) {
             ctl.progress = percent;
             // Watchers get a step every 20 points, not one per safe point.
-            if (percent / 20 > before / 20 && percent < 100) {
-                job now = j;
-                now.state = job_state::processing;
-                now.progress = percent;
-                hooks_.on_changed(now);
-            }
+            if (percent / 20 > before / 20 && percent < 100) jobs_.progress(j, percent);
         }
         return !ctl.cancelled.load(std::memory_order_relaxed) && !aborting_.load(std::memory_order_relaxed) &&
                std::chrono::steady_clock::now() < ctl.deadline;
@@ -174,10 +170,7 @@ job_outcome worker_pool::run_job(const job& j, job_control& ctl, prepared_job& p
         }
         if (auto w = files_.write_atomic(files_.thumb_path(j.id, o.name), t.bytes); !w) {
             // Outputs of a failed attempt are not listed anywhere: remove them (a retry rewrites them).
-            for (const auto& done : out.outputs) {
-                std::error_code ignored;
-                std::filesystem::remove(files_.thumb_path(j.id, done.name), ignored);
-            }
+            for (const auto& done : out.outputs) files_.remove_thumb(j.id, done.name);
             out.outputs.clear();
             out.failure = w.error();
             return out;
@@ -214,40 +207,32 @@ asio::awaitable<void> pause(std::chrono::milliseconds d) {
 }  // namespace
 
 template <class Write>
-asio::awaitable<std::optional<result<void>>> worker_pool::save(const std::string& id, Write write) {
+asio::awaitable<std::optional<result<job>>> worker_pool::save(const std::string& id, Write write) {
     std::chrono::milliseconds wait{250};
     for (;;) {
-        try {
-            co_return co_await write();
-        } catch (const std::exception& e) {
-            // SQLite could not commit (a full disk, say). The outcome is kept here and saved
-            // once it can be; a shutdown gives up and leaves the job to start-up recovery.
-            if (aborting_) co_return std::nullopt;
-            log::warn("job outcome not saved yet; will try again",
-                      "job=" + id + " in_ms=" + std::to_string(wait.count()) + " error=\"" + e.what() + "\"");
-        }
+        result<job> r = co_await write();
+        if (r || !is_store_failure(r.error().code)) co_return r;
+        // The store could not commit (a full disk, say). The outcome is kept here and saved once
+        // it can be; a shutdown gives up and leaves the job to start-up recovery.
+        if (aborting_) co_return std::nullopt;
+        log::warn("job outcome not saved yet; will try again",
+                  "job=" + id + " in_ms=" + std::to_string(wait.count()) + " error=\"" + r.error().message + "\"");
         co_await pause(wait);
         wait = std::min<std::chrono::milliseconds>(wait * 2, std::chrono::seconds(30));
     }
 }
 
 asio::awaitable<void> worker_pool::process(std::string id) {
-    result<job> started = error{errc::internal, "not started"};
-    bool start_failed = false;
-    try {
-        started = co_await db_.start(id);
-    } catch (const std::exception& e) {
-        log::warn("job not started", "job=" + id + " error=\"" + e.what() + "\"");
-        start_failed = true;
-    }
-    if (start_failed) {
+    result<job> started = co_await jobs_.start(id);
+    if (!started && is_store_failure(started.error().code)) {
         // The store cannot write (a full disk): the job stays queued; the feeder offers it again
         // after a pause, so a full disk is not a busy loop.
+        log::warn("job not started", "job=" + id + " error=\"" + started.error().message + "\"");
         co_await pause(std::chrono::seconds(1));
-        queue_.on_started(id, false);
+        queue_.on_taken(id);
         co_return;
     }
-    queue_.on_started(id, started.has_value());
+    queue_.on_taken(id);
     if (!started) {
         // Cancelled or already taken: nothing to do.
         log::debug("job skipped", "job=" + id + " reason=\"" + started.error().message + "\"");
@@ -255,23 +240,6 @@ asio::awaitable<void> worker_pool::process(std::string id) {
     }
     const job& j = *started;
     log::info("job processing", "job=" + id + " attempt=" + std::to_string(j.attempts));
-    hooks_.on_changed(j);
-    hooks_.on_started(j);
-    // The job as a watcher sees it after this attempt.
-    auto after = [&](job_state s, const job_outcome& o) {
-        job now = j;
-        now.state = s;
-        now.updated_at = now_ms();
-        now.source = o.source;
-        now.last_error = o.failure;
-        if (s == job_state::succeeded) {
-            now.progress = 100;
-            now.outputs = o.outputs;
-        } else {
-            now.progress = 0;
-        }
-        return now;
-    };
 
     auto ctl = std::make_shared<job_control>();
     {
@@ -322,51 +290,39 @@ asio::awaitable<void> worker_pool::process(std::string id) {
             co_return;
         }
         if (aborting_) {
-            try {
-                auto r = co_await db_.release(id);
+            auto r = co_await jobs_.release(id);
+            if (r)
                 log::info("job stopped by shutdown; queued for the next start", "job=" + id);
-                if (!r) log::warn("job not released", "job=" + id + " reason=\"" + r.error().message + "\"");
-            } catch (const std::exception& e) {
-                log::warn("job not released; start-up recovery will queue it", "job=" + id);
-            }
+            else
+                log::warn("job not released; start-up recovery will queue it",
+                          "job=" + id + " reason=\"" + r.error().message + "\"");
             co_return;
         }
         outcome.failure = error{errc::timeout, "the job ran longer than the limit of " + seconds_text(opts_.job_timeout) +
                                                    " (--job-timeout) and was stopped"};
     }
 
-    std::optional<result<void>> saved;
-    job_state final_state = job_state::succeeded;
+    std::optional<result<job>> saved;
     if (!outcome.failure) {
-        saved = co_await save(id, [&] { return db_.succeed(id, outcome.source, outcome.outputs); });
+        saved = co_await save(id, [&] { return jobs_.succeed(id, outcome.source, outcome.outputs, took); });
         if (!saved) co_return;
         if (*saved) {
             log::info("job succeeded", "job=" + id);
-            if (!opts_.keep_uploads) {
-                // The thumbnails are durable and recorded: the original is no longer needed.
-                std::error_code ignored;
-                std::filesystem::remove(files_.upload_path(id), ignored);
-            }
+            // The thumbnails are durable and recorded: the original is no longer needed.
+            if (!opts_.keep_uploads) files_.remove_upload(id);
         }
     } else if (is_transient(outcome.failure->code) && j.attempts < j.max_attempts) {
         const auto delay = retry_delay_ms(j.attempts, unit_random());
-        saved = co_await save(id, [&] { return db_.retry_later(id, outcome.source, *outcome.failure, now_ms() + delay); });
+        saved = co_await save(id, [&] {
+            return jobs_.retry_later(id, outcome.source, *outcome.failure, now_ms() + delay, took);
+        });
         if (!saved) co_return;
-        if (*saved) {
+        if (*saved)
             log::info("job will be retried", "job=" + id + " attempt=" + std::to_string(j.attempts) + " code=" +
                                                  std::string(errc_name(outcome.failure->code)) +
                                                  " retry_in_ms=" + std::to_string(delay));
-            queue_.notify(1);
-            hooks_.on_attempted(j, attempt_end::retried, took);
-            hooks_.on_requeued(id);
-            job now = after(job_state::queued, outcome);
-            now.run_after = now_ms() + delay;
-            hooks_.on_changed(now);
-            co_return;
-        }
     } else {
-        final_state = job_state::failed;
-        saved = co_await save(id, [&] { return db_.fail(id, outcome.source, *outcome.failure); });
+        saved = co_await save(id, [&] { return jobs_.fail(id, outcome.source, *outcome.failure, took); });
         if (!saved) co_return;
         if (*saved)
             log::info("job failed", "job=" + id + " attempts=" + std::to_string(j.attempts) +
@@ -375,14 +331,8 @@ asio::awaitable<void> worker_pool::process(std::string id) {
     if (!*saved) {
         // Cancelled between the last safe point and now: what was written belongs to no one.
         log::info("job outcome not recorded", "job=" + id + " reason=\"" + saved->error().message + "\"");
-        if (auto now = co_await offload(pool_.get_executor(), [&] { return db_.get(id); });
-            now && now->state == job_state::cancelled)
-            remove_outputs(id);
-        co_return;
+        if (auto now = co_await jobs_.get(id); now && now->state == job_state::cancelled) remove_outputs(id);
     }
-    hooks_.on_attempted(j, final_state == job_state::succeeded ? attempt_end::succeeded : attempt_end::failed, took);
-    hooks_.on_finished(id, final_state);
-    hooks_.on_changed(after(final_state, outcome));
 }
 
 }  // namespace quickthumb

@@ -1,0 +1,103 @@
+#pragma once
+// The jobs core: the only way a job changes. Each operation commits through the store and returns
+// the job as committed; every change is then told to every subscriber (the queue's feeder, the
+// event stream, the Redis mirror, metrics, the workers), in commit order, on one strand. Progress
+// is told the same way but never stored. The number of jobs waiting is derived here, from the
+// changes, and nowhere else.
+//
+// Error policy: expected failures come back as values. A store failure is storage_full,
+// storage_readonly or io_error (507/500 for a client; the worker keeps its outcome and saves it
+// later); a refused transition is not_found, bad_request or conflict. Nothing here throws for them.
+#include "quickthumb/job.hpp"
+#include "quickthumb/store.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace quickthumb {
+
+class storage;
+
+class jobs_service {
+public:
+    using subscriber = std::function<void(const job_change&)>;
+
+    // `blocking` runs the subscribers (on a strand) and the store's reads and file removals.
+    jobs_service(boost::asio::thread_pool& blocking, store& db, storage& files);
+    ~jobs_service();
+    jobs_service(const jobs_service&) = delete;
+    jobs_service& operator=(const jobs_service&) = delete;
+
+    // Adds a subscriber: it hears every change from then on, after the ones before it. Called
+    // on the service's strand, one change at a time; it must not block. Subscribe before the
+    // service takes traffic.
+    void subscribe(subscriber s);
+
+    // Start-up, before the service runs (blocking): jobs a previous run left processing are
+    // queued again or fail as interrupted, and what they half wrote is removed; then the waiting
+    // count is read. Nothing is published: no subscriber is listening yet.
+    store::recovery recover_interrupted();
+
+    // Jobs queued (waiting in the store or handed to a worker not yet started): for 429 and metrics.
+    std::int64_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
+
+    // ---- what clients do ----
+    struct accepted {
+        bool replayed = false;  // the idempotency key named earlier jobs: nothing new was made
+        std::vector<job> jobs;  // the new jobs as committed, or the key's earlier jobs as they are now
+    };
+    // New jobs (their uploads already stored), once for an idempotency key within its window.
+    boost::asio::awaitable<result<accepted>> accept(std::vector<job> jobs, std::optional<std::string> key);
+    // queued|processing -> cancelled; its thumbnails are removed, a running attempt stops at its
+    // next safe point (the workers hear the change). Cancelling a cancelled job returns it as it is.
+    boost::asio::awaitable<result<job>> cancel(std::string id);
+    // failed|cancelled -> queued, when its upload is still stored (else conflict).
+    boost::asio::awaitable<result<job>> retry(std::string id);
+
+    // ---- what workers do ----
+    boost::asio::awaitable<result<job>> start(std::string id);
+    // Told, not stored: a running job's progress (0..100).
+    void progress(const job& processing, int percent);
+    boost::asio::awaitable<result<job>> succeed(std::string id, job_source src, std::vector<job_output> outputs,
+                                                double attempt_seconds);
+    boost::asio::awaitable<result<job>> fail(std::string id, job_source src, error err, double attempt_seconds);
+    boost::asio::awaitable<result<job>> retry_later(std::string id, job_source src, error err, std::int64_t run_after,
+                                                    double attempt_seconds);
+    // Stopped by a shutdown: queued again without counting the attempt.
+    boost::asio::awaitable<result<job>> release(std::string id);
+
+    // ---- the retention sweep ----
+    // Deletes up to `limit` final jobs last changed before `cutoff`, their files first, and old
+    // idempotency keys. Returns how many jobs were deleted.
+    boost::asio::awaitable<result<int>> expire(std::int64_t cutoff, std::int64_t now, int limit);
+
+    // ---- reads ----
+    // The jobs an idempotency key named within its window, as they are now (swept ones left
+    // out); nullopt when the key is new.
+    boost::asio::awaitable<std::optional<std::vector<job>>> replay(std::string key);
+    // Whether the store answers a read (for /readyz): io_error with SQLite's reason when not.
+    boost::asio::awaitable<result<void>> store_ready();
+    boost::asio::awaitable<std::optional<job>> get(std::string id);
+    boost::asio::awaitable<list_page> list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before);
+
+private:
+    void committed(job_change c);  // the store's commit listener (writer thread)
+    void publish(job_change c);
+    std::vector<job> load_all(const std::vector<std::string>& ids);  // blocking
+
+    boost::asio::thread_pool& blocking_;
+    store& db_;
+    storage& files_;
+    boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
+    std::vector<subscriber> subscribers_;  // strand only once traffic runs
+    std::atomic<std::int64_t> waiting_{0};
+};
+
+}  // namespace quickthumb
