@@ -2,8 +2,8 @@
 // synchronous=FULL: each completion after its batch's COMMIT is on disk) and the real job_queue
 // channel, optionally with the Redis mirror hooked in as the service wires it. P producer
 // coroutines each insert one job at a time and notify the queue (like BullMQ's MODE=single with
-// 64 concurrent adders); C consumer coroutines take ids from the channel, store::start them, do
-// nothing, and store::succeed them.
+// 64 concurrent adders); C consumer coroutines take ids from the channel, start them through the
+// jobs service, do nothing, and succeed them.
 // Prints one JSON line: jobs/s enqueue -> succeeded, and p50/p99 of each job's latency from its
 // insert call to its succeed being committed.
 //
@@ -12,7 +12,7 @@
 #include "quickthumb/storage.hpp"
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/redis_mirror.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
         asio::thread_pool blocking(2);
         asio::thread_pool work(2);
         storage files(dir);
-        store db(files.db_path());
+        auto db_owner = open_sqlite_store(files.db_path());
+        job_store& db = *db_owner;
         jobs_service jobs(blocking, db, files);
         std::unique_ptr<redis_mirror> mirror;
         if (!redis.empty()) {

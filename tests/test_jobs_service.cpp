@@ -2,6 +2,7 @@
 // commit order, as committed; the waiting count follows the changes.
 #include "quickthumb/jobs_service.hpp"
 #include "quickthumb/storage.hpp"
+#include "support/stores.hpp"
 #include "support/catch_result.hpp"
 #include "support/eventually.hpp"
 #include "support/jobs.hpp"
@@ -59,7 +60,8 @@ struct fixture {
     asio::io_context io;
     asio::thread_pool blocking{2};
     storage files{dir.path()};
-    store db{files.db_path()};
+    std::unique_ptr<job_store> db_owner = qt_test::open_store(files.db_path());
+    job_store& db = *db_owner;
     jobs_service jobs{blocking, db, files};
     ~fixture() { blocking.join(); }
 };

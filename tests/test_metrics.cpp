@@ -1,7 +1,7 @@
 // The metrics module alone, and GET /metrics on the real binary.
 #include "support/prometheus_text.hpp"
 #include "quickthumb/metrics.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
 #include "support/run_for.hpp"
 #include "support/server_process.hpp"
 #include "support/synthetic.hpp"
@@ -153,7 +153,8 @@ TEST_CASE("metrics: gauges are read from their sources at each scrape", "[metric
 
 TEST_CASE("metrics: jobs by state come from one query on the store", "[metrics]") {
     qt_test::temp_dir dir;
-    store s(dir.path() / "q.db");
+    auto s_owner = open_sqlite_store(dir.path() / "q.db");
+    job_store& s = *s_owner;
     asio::io_context io;
     std::vector<job> jobs;
     for (int i = 0; i < 4; ++i) jobs.push_back(make_job("f" + std::to_string(i)));

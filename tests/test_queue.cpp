@@ -1,4 +1,5 @@
 #include "quickthumb/job_queue.hpp"
+#include "support/stores.hpp"
 #include "support/run_for.hpp"
 #include "support/server_process.hpp"
 
@@ -17,7 +18,8 @@ TEST_CASE("queue: the feeder hands every queued job over once / in order / throu
     // Declared before the store: its writer thread is still inside post() to io after the last
     // result is delivered, so io must outlive it (a race TSan reported on the condition variable).
     asio::io_context io;
-    store db(dir.path() / "q.db");
+    auto db_owner = qt_test::open_store(dir.path() / "q.db");
+    job_store& db = *db_owner;
     asio::thread_pool blocking(2);
     job_queue queue(blocking, db, 2);  // far smaller than the backlog
 
@@ -65,7 +67,8 @@ TEST_CASE("queue: the feeder hands every queued job over once / in order / throu
 TEST_CASE("queue: a job queued again behind the others is handed over when it is due", "[queue][retry]") {
     qt_test::temp_dir dir;
     asio::io_context io;
-    store db(dir.path() / "q.db");
+    auto db_owner = qt_test::open_store(dir.path() / "q.db");
+    job_store& db = *db_owner;
     asio::thread_pool blocking(2);
     job_queue queue(blocking, db, 4);
     job a = make_job(), b = make_job(), c = make_job();

@@ -1,6 +1,7 @@
 // The store on disk: schema migration, group commit of concurrent writes, durability across reopening, and crash recovery.
 #include "quickthumb/job.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
+#include "store/sqlite_store.hpp"
 #include "support/catch_result.hpp"
 #include "support/jobs.hpp"
 #include "support/run_for.hpp"
@@ -25,13 +26,13 @@ using namespace std::chrono_literals;
 TEST_CASE("store: schema is migrated and versioned", "[store]") {
     qt_test::temp_dir dir;
     auto path = dir.path() / "q.db";
-    { store s(path); }
-    { store s(path); }  // reopening an up-to-date file is a no-op
+    { auto s = open_sqlite_store(path); }
+    { auto s = open_sqlite_store(path); }  // reopening an up-to-date file is a no-op
     SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
-    CHECK(db.execAndGet("PRAGMA user_version").getInt() == store::schema_version);
+    CHECK(db.execAndGet("PRAGMA user_version").getInt() == sqlite_store::schema_version);
     CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
     db.exec("PRAGMA user_version = 99");
-    CHECK_THROWS_WITH(store(path), Catch::Contains("newer"));
+    CHECK_THROWS_WITH(open_sqlite_store(path), Catch::Contains("newer"));
 }
 
 TEST_CASE("store: failure keeps the error and recovery re-queues interrupted jobs", "[store]") {
@@ -43,7 +44,8 @@ TEST_CASE("store: failure keeps the error and recovery re-queues interrupted job
     const job_source no_source{};
     {
         asio::io_context io;
-        store s(path);
+        auto s_owner = open_sqlite_store(path);
+        job_store& s = *s_owner;
         qt_test::run_for(io, [&]() -> asio::awaitable<void> {
             {
                 auto r_ = co_await s.insert(abc);
@@ -63,7 +65,8 @@ TEST_CASE("store: failure keeps the error and recovery re-queues interrupted job
             }
         }(), 10s);
     }
-    store s(path);  // "restart"
+    auto s_owner = open_sqlite_store(path);  // "restart"
+    job_store& s = *s_owner;
     CHECK(s.recover_interrupted().requeued == 1);
     CHECK(s.get(a.id)->state == job_state::queued);
     CHECK(s.get(a.id)->attempts == 1);
@@ -87,7 +90,8 @@ TEST_CASE("store: concurrent writes are group-committed and each is durable", "[
     std::vector<std::string> ids;
     {
         asio::io_context io;
-        store s(path);
+        auto s_owner = open_sqlite_store(path);
+        job_store& s = *s_owner;
         int done = 0;
         for (int i = 0; i < n; ++i) {
             job j = make_job();
@@ -116,7 +120,8 @@ TEST_CASE("store: concurrent writes are group-committed and each is durable", "[
             ids.push_back(fresh.id);
         }(), 10s);
     }
-    store again(path);
+    auto again_owner = open_sqlite_store(path);
+    job_store& again = *again_owner;
     for (const auto& id : ids) CHECK(again.get(id));
     CHECK(again.count(job_state::queued) == n + 1);
 }
@@ -129,7 +134,8 @@ TEST_CASE("store: recovery counts the attempt and fails a job interrupted every 
     const std::vector<job> both{a, poison};
     {
         asio::io_context io;
-        store s(path);
+        auto s_owner = open_sqlite_store(path);
+        job_store& s = *s_owner;
         qt_test::run_for(io, [&]() -> asio::awaitable<void> {
             {
                 auto r_ = co_await s.insert(both);
@@ -147,7 +153,8 @@ TEST_CASE("store: recovery counts the attempt and fails a job interrupted every 
     }
     {
         asio::io_context io;
-        store s(path);  // first "crash"
+        auto s_owner = open_sqlite_store(path);  // first "crash"
+        job_store& s = *s_owner;
         auto r = s.recover_interrupted();
         CHECK(r.requeued == 2);
         CHECK(r.failed == 0);
@@ -158,7 +165,8 @@ TEST_CASE("store: recovery counts the attempt and fails a job interrupted every 
             }  // its second and last attempt
         }(), 10s);
     }
-    store s(path);  // second "crash"
+    auto s_owner = open_sqlite_store(path);  // second "crash"
+    job_store& s = *s_owner;
     auto r = s.recover_interrupted();
     CHECK(r.requeued == 0);
     CHECK(r.failed == 1);

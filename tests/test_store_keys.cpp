@@ -1,6 +1,7 @@
 // Store queries by key and time: idempotency keys, retention of expired jobs, and lists paginated by cursor.
 #include "quickthumb/job.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
+#include "support/stores.hpp"
 #include "support/catch_result.hpp"
 #include "support/jobs.hpp"
 #include "support/run_for.hpp"
@@ -24,7 +25,8 @@ using namespace std::chrono_literals;
 TEST_CASE("store: list is newest first and paginates with a cursor", "[store]") {
     qt_test::temp_dir dir;
     asio::io_context io;
-    store s(dir.path() / "q.db");
+    auto s_owner = qt_test::open_store(dir.path() / "q.db");
+    job_store& s = *s_owner;
     std::vector<job> jobs;
     for (int i = 0; i < 7; ++i) jobs.push_back(make_job("f" + std::to_string(i)));
     qt_test::run_for(io, [&]() -> asio::awaitable<void> {
@@ -56,7 +58,8 @@ TEST_CASE("store: list is newest first and paginates with a cursor", "[store]") 
 TEST_CASE("store: an idempotency key names the jobs of its first request", "[store][idempotency]") {
     qt_test::temp_dir dir;
     asio::io_context io;
-    store s(dir.path() / "q.db");
+    auto s_owner = qt_test::open_store(dir.path() / "q.db");
+    job_store& s = *s_owner;
     job first = make_job("first"), second = make_job("second"), other = make_job("other");
     const std::vector<job> v1{first}, v2{second}, v3{other};
     qt_test::run_for(io, [&]() -> asio::awaitable<void> {
@@ -74,14 +77,15 @@ TEST_CASE("store: an idempotency key names the jobs of its first request", "[sto
     CHECK_FALSE(s.get(second.id));  // the replay inserted nothing
     CHECK(s.get(other.id));
     CHECK(s.idempotent_jobs("key-1", now_ms()) == std::vector<std::string>{first.id});
-    CHECK_FALSE(s.idempotent_jobs("key-1", now_ms() + store::idempotency_window_ms + 1));  // expired
+    CHECK_FALSE(s.idempotent_jobs("key-1", now_ms() + job_store::idempotency_window_ms + 1));  // expired
     CHECK_FALSE(s.idempotent_jobs("nope", now_ms()));
 }
 
 TEST_CASE("store: retention removes only finished jobs older than the cutoff", "[store][retention]") {
     qt_test::temp_dir dir;
     asio::io_context io;
-    store s(dir.path() / "q.db");
+    auto s_owner = qt_test::open_store(dir.path() / "q.db");
+    job_store& s = *s_owner;
     job done = make_job("done"), waiting = make_job("waiting"), failed = make_job("failed");
     const std::vector<job> all{done, waiting, failed};
     const job_source src{"x.jpg", 10, "jpeg", 8, 6};
@@ -120,7 +124,7 @@ TEST_CASE("store: retention removes only finished jobs older than the cutoff", "
         CHECK(none.empty());
         auto ids = s.expired(t_after, 10);
         CHECK(ids.size() == 2);
-        auto n = co_await s.remove_expired(ids, t_after, t_after + store::idempotency_window_ms);
+        auto n = co_await s.remove_expired(ids, t_after, t_after + job_store::idempotency_window_ms);
         REQUIRE(n);
         CHECK(*n == 2);
     }(), 10s);

@@ -1,6 +1,7 @@
 // The job state machine, in the model and in the store: start/succeed/fail, retry_later and backoff, release, cancel and retry.
 #include "quickthumb/job.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
+#include "support/stores.hpp"
 #include "support/catch_result.hpp"
 #include "support/jobs.hpp"
 #include "support/run_for.hpp"
@@ -46,7 +47,8 @@ TEST_CASE("store: a job's life through the state machine", "[store]") {
     // Declared before the store: its writer thread is still inside post() to io after the last
     // result is delivered, so io must outlive it (a race TSan reported on the condition variable).
     asio::io_context io;
-    store s(dir.path() / "q.db");
+    auto s_owner = qt_test::open_store(dir.path() / "q.db");
+    job_store& s = *s_owner;
     job j = make_job();
     // Built outside the coroutine: GCC 12 rejects initializer lists inside one ("array used as initializer").
     const job_source src{"a.jpg", 10, "jpeg", 800, 600};
@@ -120,7 +122,8 @@ TEST_CASE("job life: retry backoff doubles with jitter and is capped", "[store][
 TEST_CASE("store: a transient failure waits for run_after and a release does not count", "[store][retry]") {
     qt_test::temp_dir dir;
     asio::io_context io;
-    store s(dir.path() / "q.db");
+    auto s_owner = qt_test::open_store(dir.path() / "q.db");
+    job_store& s = *s_owner;
     job a = make_job("a"), b = make_job("b");
     const std::vector<job> ab{a, b};
     const error disk{errc::storage_full, "no space left on device"};
@@ -168,7 +171,8 @@ TEST_CASE("store: a transient failure waits for run_after and a release does not
 TEST_CASE("store: cancel and retry follow the state machine", "[store][cancel]") {
     qt_test::temp_dir dir;
     asio::io_context io;
-    store s(dir.path() / "q.db");
+    auto s_owner = qt_test::open_store(dir.path() / "q.db");
+    job_store& s = *s_owner;
     job q = make_job("q"), p = make_job("p"), d = make_job("d");
     const std::vector<job> all{q, p, d};
     const job_source src{"x.jpg", 10, "jpeg", 8, 6};

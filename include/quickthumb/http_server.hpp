@@ -5,7 +5,7 @@
 #include "quickthumb/jobs_service.hpp"
 #include "quickthumb/storage.hpp"
 #include "quickthumb/storage.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>

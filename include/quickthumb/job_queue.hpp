@@ -5,7 +5,7 @@
 // memory never grows with the backlog. A job retried later, or re-queued by hand, is found by the
 // next scan; ids handed over but not yet started are remembered (at most the channel's capacity
 // plus one per worker) so a scan never sends one twice.
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,7 +21,7 @@ public:
     using channel = boost::asio::experimental::concurrent_channel<void(boost::system::error_code, std::string)>;
 
     // `blocking` runs the feeder (it reads SQLite); the channel holds `capacity` ids.
-    job_queue(boost::asio::thread_pool& blocking, store& db, std::size_t capacity);
+    job_queue(boost::asio::thread_pool& blocking, job_store& db, std::size_t capacity);
 
     // Starts the feeder.
     void start();
@@ -41,7 +41,7 @@ public:
 private:
     boost::asio::awaitable<void> feed();
 
-    store& db_;
+    job_store& db_;
     boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
     channel channel_;
     boost::asio::steady_timer wake_;

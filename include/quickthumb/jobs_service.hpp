@@ -9,7 +9,7 @@
 // storage_readonly or io_error (507/500 for a client; the worker keeps its outcome and saves it
 // later); a refused transition is not_found, bad_request or conflict. Nothing here throws for them.
 #include "quickthumb/job.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/strand.hpp>
@@ -30,7 +30,7 @@ public:
     using subscriber = std::function<void(const job_change&)>;
 
     // `blocking` runs the subscribers (on a strand) and the store's reads and file removals.
-    jobs_service(boost::asio::thread_pool& blocking, store& db, storage& files);
+    jobs_service(boost::asio::thread_pool& blocking, job_store& db, storage& files);
     ~jobs_service();
     jobs_service(const jobs_service&) = delete;
     jobs_service& operator=(const jobs_service&) = delete;
@@ -43,7 +43,7 @@ public:
     // Start-up, before the service runs (blocking): jobs a previous run left processing are
     // queued again or fail as interrupted, and what they half wrote is removed; then the waiting
     // count is read. Nothing is published: no subscriber is listening yet.
-    store::recovery recover_interrupted();
+    job_store::recovery recover_interrupted();
 
     // Jobs queued (waiting in the store or handed to a worker not yet started): for 429 and metrics.
     std::int64_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
@@ -93,7 +93,7 @@ private:
     std::vector<job> load_all(const std::vector<std::string>& ids);  // blocking
 
     boost::asio::thread_pool& blocking_;
-    store& db_;
+    job_store& db_;
     storage& files_;
     boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
     std::vector<subscriber> subscribers_;  // strand only once traffic runs

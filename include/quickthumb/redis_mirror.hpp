@@ -14,7 +14,7 @@
 // reads go to the blocking pool, cursor updates through the store's writer.
 #include "quickthumb/job.hpp"
 #include "quickthumb/redis_client.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -62,7 +62,7 @@ public:
     static constexpr const char* consumer_meta_key = "redis.consumer";    // this data directory's consumer name
     static constexpr const char* cursor_meta_key = "redis.mirrored_seq";  // every job up to this seq was added to the stream
 
-    redis_mirror(boost::asio::io_context& io, boost::asio::thread_pool& blocking, store& db, redis_url url,
+    redis_mirror(boost::asio::io_context& io, boost::asio::thread_pool& blocking, job_store& db, redis_url url,
                  redis_mirror_options opts = {});
     ~redis_mirror();
     redis_mirror(const redis_mirror&) = delete;
@@ -121,7 +121,7 @@ private:
     std::chrono::milliseconds reconcile_interval() const;
 
     boost::asio::thread_pool& blocking_;
-    store& db_;
+    job_store& db_;
     redis_mirror_options opts_;
     std::string display_url_;
 

@@ -11,7 +11,7 @@
 #include "quickthumb/redis_mirror.hpp"
 #include "quickthumb/retention.hpp"
 #include "quickthumb/storage.hpp"
-#include "quickthumb/store.hpp"
+#include "quickthumb/job_store.hpp"
 #include "quickthumb/worker_pool.hpp"
 
 #include "http/access.hpp"
@@ -61,7 +61,8 @@ int run_service(const serve_config& cfg) {
     asio::thread_pool work(static_cast<std::size_t>(std::max(1, cfg.workers)));  // image work
     storage files(cfg.data_dir);
     files.clean_temp();
-    store db(files.db_path());
+    auto db_owner = open_sqlite_store(files.db_path());
+    job_store& db = *db_owner;
     jobs_service jobs(blocking, db, files);
 
     // Start-up recovery: whatever a previous run left in flight is queued again (the attempt

@@ -9,7 +9,7 @@
 namespace quickthumb {
 namespace asio = boost::asio;
 
-jobs_service::jobs_service(asio::thread_pool& blocking, store& db, storage& files)
+jobs_service::jobs_service(asio::thread_pool& blocking, job_store& db, storage& files)
     : blocking_(blocking), db_(db), files_(files), strand_(asio::make_strand(blocking.get_executor())) {
     db_.set_commit_listener([this](job_change c) { committed(std::move(c)); });
 }
@@ -18,7 +18,7 @@ jobs_service::~jobs_service() { db_.set_commit_listener(nullptr); }
 
 void jobs_service::subscribe(subscriber s) { subscribers_.push_back(std::move(s)); }
 
-store::recovery jobs_service::recover_interrupted() {
+job_store::recovery jobs_service::recover_interrupted() {
     auto r = db_.recover_interrupted();
     if (r.requeued > 0) log::info("recovered interrupted jobs", "count=" + std::to_string(r.requeued));
     for (const auto& id : r.failed_ids) {

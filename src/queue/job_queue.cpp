@@ -9,7 +9,7 @@
 namespace quickthumb {
 namespace asio = boost::asio;
 
-job_queue::job_queue(asio::thread_pool& blocking, store& db, std::size_t capacity)
+job_queue::job_queue(asio::thread_pool& blocking, job_store& db, std::size_t capacity)
     : db_(db),
       strand_(asio::make_strand(blocking.get_executor())),
       channel_(blocking.get_executor(), capacity),

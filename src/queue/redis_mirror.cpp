@@ -130,7 +130,7 @@ std::int64_t to_int64(const std::string& s) {
 
 }  // namespace
 
-redis_mirror::redis_mirror(asio::io_context& io, asio::thread_pool& blocking, store& db, redis_url url,
+redis_mirror::redis_mirror(asio::io_context& io, asio::thread_pool& blocking, job_store& db, redis_url url,
                            redis_mirror_options opts)
     : blocking_(blocking),
       db_(db),

@@ -1,4 +1,4 @@
-#include "quickthumb/store.hpp"
+#include "sqlite_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
@@ -107,7 +107,7 @@ void configure(SQLite::Database& db) {
 
 // Prepared statements kept for one connection, keyed by their SQL text's address (a literal's, so
 // each call site prepares once). Compiling SQL costs more than running these statements.
-struct store::statements {
+struct sqlite_store::statements {
     explicit statements(SQLite::Database& d) : db(d) {}
     SQLite::Database& db;
     std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache;
@@ -116,14 +116,14 @@ struct store::statements {
 namespace {
 
 // The writer thread's statements (set while writer_loop runs, for its connection only).
-thread_local store::statements* writer_statements = nullptr;
+thread_local sqlite_store::statements* writer_statements = nullptr;
 
 // A prepared statement for `sql` (a string literal): the cached one when `cache` belongs to `db`,
 // else one of its own. Reset on scope exit, ready for the next use; every use binds every
 // parameter, so bindings are not cleared.
 class stmt {
 public:
-    stmt(store::statements* cache, SQLite::Database& db, const char* sql) {
+    stmt(sqlite_store::statements* cache, SQLite::Database& db, const char* sql) {
         if (cache && &cache->db == &db) {
             auto& slot = cache->cache[sql];
             if (!slot) slot = std::make_unique<SQLite::Statement>(db, sql);
@@ -203,7 +203,7 @@ error store_failure(const std::exception& e) {
     return error{errc::io_error, "the job could not be saved"};
 }
 
-store::store(const std::filesystem::path& db_path) : path_(db_path) {
+sqlite_store::sqlite_store(const std::filesystem::path& db_path) : path_(db_path) {
     const int flags = SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX;
     writer_db_ = std::make_unique<SQLite::Database>(path_.string(), flags);
     configure(*writer_db_);
@@ -214,7 +214,7 @@ store::store(const std::filesystem::path& db_path) : path_(db_path) {
     writer_ = std::thread([this] { writer_loop(); });
 }
 
-store::~store() {
+sqlite_store::~sqlite_store() {
     {
         std::lock_guard lk(queue_mutex_);
         stopping_ = true;
@@ -223,7 +223,7 @@ store::~store() {
     if (writer_.joinable()) writer_.join();
 }
 
-void store::migrate(SQLite::Database& db) {
+void sqlite_store::migrate(SQLite::Database& db) {
     int version = db.execAndGet("PRAGMA user_version").getInt();
     const int latest = static_cast<int>(std::size(migrations));
     if (version > latest)
@@ -237,12 +237,12 @@ void store::migrate(SQLite::Database& db) {
     }
 }
 
-void store::set_commit_listener(commit_listener listener) {
+void sqlite_store::set_commit_listener(commit_listener listener) {
     std::lock_guard lk(listener_mutex_);
     listener_ = std::move(listener);
 }
 
-boost::asio::awaitable<void> store::submit(std::function<void(SQLite::Database&, std::vector<job_change>&)> run) {
+boost::asio::awaitable<void> sqlite_store::submit(std::function<void(SQLite::Database&, std::vector<job_change>&)> run) {
     auto initiate = [this, run = std::move(run)](auto handler) mutable {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         enqueue(pending{std::move(run),
@@ -256,7 +256,7 @@ boost::asio::awaitable<void> store::submit(std::function<void(SQLite::Database&,
         std::move(initiate), boost::asio::use_awaitable);
 }
 
-void store::enqueue(pending p) {
+void sqlite_store::enqueue(pending p) {
     {
         std::lock_guard lk(queue_mutex_);
         if (!stopping_) {
@@ -271,7 +271,7 @@ void store::enqueue(pending p) {
     queue_cv_.notify_one();
 }
 
-bool store::run_batch(std::vector<pending>& batch, std::vector<std::exception_ptr>& outcomes, bool savepoints) {
+bool sqlite_store::run_batch(std::vector<pending>& batch, std::vector<std::exception_ptr>& outcomes, bool savepoints) {
     SQLite::Database& db = *writer_db_;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -298,7 +298,7 @@ bool store::run_batch(std::vector<pending>& batch, std::vector<std::exception_pt
     return true;
 }
 
-void store::writer_loop() {
+void sqlite_store::writer_loop() {
     SQLite::Database& db = *writer_db_;
     // Finalized when the loop ends, before the connection closes.
     statements cache(db);
@@ -338,7 +338,7 @@ void store::writer_loop() {
     writer_statements = nullptr;
 }
 
-boost::asio::awaitable<result<std::vector<job>>> store::insert(std::vector<job> jobs) {
+boost::asio::awaitable<result<std::vector<job>>> sqlite_store::insert(std::vector<job> jobs) {
     return write_jobs<result<std::vector<job>>>(
         [jobs = std::move(jobs)](SQLite::Database& db, std::vector<job_change>& changes) -> result<std::vector<job>> {
             auto rows = jobs;
@@ -376,7 +376,7 @@ void insert_rows(SQLite::Database& db, std::vector<job>& jobs, std::vector<job_c
 
 }  // namespace
 
-boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::vector<job> jobs, std::string key) {
+boost::asio::awaitable<result<sqlite_store::insert_outcome>> sqlite_store::insert_once(std::vector<job> jobs, std::string key) {
     return write_jobs<result<insert_outcome>>(
         [jobs = std::move(jobs), key = std::move(key)](SQLite::Database& db,
                                                        std::vector<job_change>& changes) -> result<insert_outcome> {
@@ -411,7 +411,7 @@ boost::asio::awaitable<result<store::insert_outcome>> store::insert_once(std::ve
         });
 }
 
-boost::asio::awaitable<result<job>> store::retry_later(std::string id, job_source src, error err, std::int64_t run_after,
+boost::asio::awaitable<result<job>> sqlite_store::retry_later(std::string id, job_source src, error err, std::int64_t run_after,
                                                       std::optional<double> attempt_seconds) {
     return write_jobs<result<job>>([id = std::move(id), src = std::move(src), err = std::move(err), run_after,
                                     attempt_seconds](SQLite::Database& db, std::vector<job_change>& changes) -> result<job> {
@@ -437,7 +437,7 @@ boost::asio::awaitable<result<job>> store::retry_later(std::string id, job_sourc
     });
 }
 
-boost::asio::awaitable<result<job>> store::release(std::string id) {
+boost::asio::awaitable<result<job>> sqlite_store::release(std::string id) {
     return write_jobs<result<job>>([id = std::move(id)](SQLite::Database& db, std::vector<job_change>& changes) -> result<job> {
         stmt up(db,
                 "UPDATE jobs SET state='queued', progress=0, attempts=max(attempts - 1, 0), updated_at=? "
@@ -449,7 +449,7 @@ boost::asio::awaitable<result<job>> store::release(std::string id) {
     });
 }
 
-boost::asio::awaitable<result<job_change>> store::cancel(std::string id) {
+boost::asio::awaitable<result<job_change>> sqlite_store::cancel(std::string id) {
     return write_jobs<result<job_change>>([id = std::move(id)](SQLite::Database& db,
                                                                std::vector<job_change>& changes) -> result<job_change> {
         auto j = load(db, id);
@@ -472,7 +472,7 @@ boost::asio::awaitable<result<job_change>> store::cancel(std::string id) {
     });
 }
 
-boost::asio::awaitable<result<job_change>> store::retry(std::string id) {
+boost::asio::awaitable<result<job_change>> sqlite_store::retry(std::string id) {
     return write_jobs<result<job_change>>([id = std::move(id)](SQLite::Database& db,
                                                                std::vector<job_change>& changes) -> result<job_change> {
         auto j = load(db, id);
@@ -494,7 +494,7 @@ boost::asio::awaitable<result<job_change>> store::retry(std::string id) {
     });
 }
 
-boost::asio::awaitable<result<int>> store::remove_expired(std::vector<std::string> ids, std::int64_t cutoff,
+boost::asio::awaitable<result<int>> sqlite_store::remove_expired(std::vector<std::string> ids, std::int64_t cutoff,
                                                           std::int64_t now) {
     return write_jobs<result<int>>([ids = std::move(ids), cutoff, now](SQLite::Database& db,
                                                                       std::vector<job_change>&) -> result<int> {
@@ -517,7 +517,7 @@ boost::asio::awaitable<result<int>> store::remove_expired(std::vector<std::strin
     });
 }
 
-boost::asio::awaitable<result<job>> store::start(std::string id) {
+boost::asio::awaitable<result<job>> sqlite_store::start(std::string id) {
     return write_jobs<result<job>>([id = std::move(id)](SQLite::Database& db, std::vector<job_change>& changes) -> result<job> {
         // The update checks the state itself; only when it changes nothing is the state read to say
         // why. (No RETURNING: SQLite buffers its rows in an ephemeral table, which costs more
@@ -539,7 +539,7 @@ boost::asio::awaitable<result<job>> store::start(std::string id) {
     });
 }
 
-boost::asio::awaitable<result<void>> store::set_progress(std::string id, int progress) {
+boost::asio::awaitable<result<void>> sqlite_store::set_progress(std::string id, int progress) {
     return write_jobs<result<void>>([id = std::move(id), progress](SQLite::Database& db,
                                                                    std::vector<job_change>&) -> result<void> {
         stmt up(db, "UPDATE jobs SET progress=?, updated_at=? WHERE id=? AND state='processing'");
@@ -551,7 +551,7 @@ boost::asio::awaitable<result<void>> store::set_progress(std::string id, int pro
     });
 }
 
-boost::asio::awaitable<result<job>> store::succeed(std::string id, job_source src, std::vector<job_output> outputs,
+boost::asio::awaitable<result<job>> sqlite_store::succeed(std::string id, job_source src, std::vector<job_output> outputs,
                                                   std::optional<double> attempt_seconds) {
     return write_jobs<result<job>>(
         [id = std::move(id), src = std::move(src), outputs = std::move(outputs),
@@ -577,7 +577,7 @@ boost::asio::awaitable<result<job>> store::succeed(std::string id, job_source sr
         });
 }
 
-boost::asio::awaitable<result<job>> store::fail(std::string id, job_source src, error err,
+boost::asio::awaitable<result<job>> sqlite_store::fail(std::string id, job_source src, error err,
                                                std::optional<double> attempt_seconds) {
     return write_jobs<result<job>>(
         [id = std::move(id), src = std::move(src), err = std::move(err),
@@ -600,7 +600,7 @@ boost::asio::awaitable<result<job>> store::fail(std::string id, job_source src, 
         });
 }
 
-store::recovery store::recover_interrupted() {
+sqlite_store::recovery sqlite_store::recover_interrupted() {
     SQLite::Database& db = *writer_db_;
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     const auto now = now_ms();
@@ -624,7 +624,7 @@ store::recovery store::recover_interrupted() {
     return r;
 }
 
-std::optional<std::string> store::get_meta(const std::string& key) {
+std::optional<std::string> sqlite_store::get_meta(const std::string& key) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT value FROM meta WHERE key=?");
     q->bind(1, key);
@@ -632,7 +632,7 @@ std::optional<std::string> store::get_meta(const std::string& key) {
     return q->getColumn(0).getString();
 }
 
-boost::asio::awaitable<result<std::string>> store::put_meta_once(std::string key, std::string value) {
+boost::asio::awaitable<result<std::string>> sqlite_store::put_meta_once(std::string key, std::string value) {
     return write_jobs<result<std::string>>([key = std::move(key), value = std::move(value)](
                                                SQLite::Database& db, std::vector<job_change>&) -> result<std::string> {
         stmt ins(db, "INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)");
@@ -646,7 +646,7 @@ boost::asio::awaitable<result<std::string>> store::put_meta_once(std::string key
     });
 }
 
-boost::asio::awaitable<result<void>> store::put_newest_seq_once(std::string key) {
+boost::asio::awaitable<result<void>> sqlite_store::put_newest_seq_once(std::string key) {
     return write_jobs<result<void>>([key = std::move(key)](SQLite::Database& db, std::vector<job_change>&) -> result<void> {
         stmt ins(db, "INSERT OR IGNORE INTO meta(key, value) SELECT ?, CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM jobs");
         ins->bind(1, key);
@@ -655,7 +655,7 @@ boost::asio::awaitable<result<void>> store::put_newest_seq_once(std::string key)
     });
 }
 
-boost::asio::awaitable<result<void>> store::raise_meta(std::string key, std::int64_t value) {
+boost::asio::awaitable<result<void>> sqlite_store::raise_meta(std::string key, std::int64_t value) {
     return write_jobs<result<void>>([key = std::move(key), value](SQLite::Database& db,
                                                                   std::vector<job_change>&) -> result<void> {
         stmt up(db,
@@ -668,7 +668,7 @@ boost::asio::awaitable<result<void>> store::raise_meta(std::string key, std::int
     });
 }
 
-std::vector<store::job_ref> store::jobs_after(std::int64_t after, int limit) {
+std::vector<sqlite_store::job_ref> sqlite_store::jobs_after(std::int64_t after, int limit) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT seq, id, state FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?");
     q->bind(1, after);
@@ -680,7 +680,7 @@ std::vector<store::job_ref> store::jobs_after(std::int64_t after, int limit) {
     return out;
 }
 
-std::vector<store::job_ref> store::waiting_between(std::int64_t after, std::int64_t up_to, int limit) {
+std::vector<sqlite_store::job_ref> sqlite_store::waiting_between(std::int64_t after, std::int64_t up_to, int limit) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_,
            "SELECT seq, id, state FROM jobs WHERE seq > ? AND seq <= ? AND state IN ('queued', 'processing') "
@@ -695,7 +695,7 @@ std::vector<store::job_ref> store::waiting_between(std::int64_t after, std::int6
     return out;
 }
 
-std::unordered_map<std::string, job_state> store::states_of(const std::vector<std::string>& ids) {
+std::unordered_map<std::string, job_state> sqlite_store::states_of(const std::vector<std::string>& ids) {
     std::lock_guard lk(reader_mutex_);
     std::unordered_map<std::string, job_state> out;
     constexpr std::size_t chunk = 200;  // bound the parameters of one statement
@@ -712,7 +712,7 @@ std::unordered_map<std::string, job_state> store::states_of(const std::vector<st
     return out;
 }
 
-std::optional<job> store::get(const std::string& id) {
+std::optional<job> sqlite_store::get(const std::string& id) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT " QT_JOB_COLUMNS " FROM jobs WHERE id=?");
     q->bind(1, id);
@@ -720,7 +720,7 @@ std::optional<job> store::get(const std::string& id) {
     return row_to_job(*q);
 }
 
-list_page store::list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before) {
+list_page sqlite_store::list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before) {
     std::lock_guard lk(reader_mutex_);
     std::string sql = std::string("SELECT ") + job_columns + " FROM jobs WHERE seq < ?";
     if (state) sql += " AND state = ?";
@@ -739,7 +739,7 @@ list_page store::list(std::optional<job_state> state, int limit, std::optional<s
     return page;
 }
 
-std::vector<std::string> store::due(std::int64_t now, int limit) {
+std::vector<std::string> sqlite_store::due(std::int64_t now, int limit) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT id FROM jobs WHERE state='queued' AND run_after <= ? ORDER BY seq LIMIT ?");
     q->bind(1, now);
@@ -749,7 +749,7 @@ std::vector<std::string> store::due(std::int64_t now, int limit) {
     return out;
 }
 
-std::optional<std::int64_t> store::next_due_after(std::int64_t now) {
+std::optional<std::int64_t> sqlite_store::next_due_after(std::int64_t now) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT min(run_after) FROM jobs WHERE state='queued' AND run_after > ?");
     q->bind(1, now);
@@ -757,7 +757,7 @@ std::optional<std::int64_t> store::next_due_after(std::int64_t now) {
     return q->getColumn(0).getInt64();
 }
 
-std::vector<std::string> store::expired(std::int64_t cutoff, int limit) {
+std::vector<std::string> sqlite_store::expired(std::int64_t cutoff, int limit) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT id FROM jobs WHERE state NOT IN ('queued', 'processing') AND updated_at < ? "
                         "ORDER BY updated_at LIMIT ?");
@@ -768,7 +768,7 @@ std::vector<std::string> store::expired(std::int64_t cutoff, int limit) {
     return out;
 }
 
-std::optional<std::vector<std::string>> store::idempotent_jobs(const std::string& key, std::int64_t now) {
+std::optional<std::vector<std::string>> sqlite_store::idempotent_jobs(const std::string& key, std::int64_t now) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT job_ids FROM idempotency WHERE key=? AND created_at > ?");
     q->bind(1, key);
@@ -777,7 +777,7 @@ std::optional<std::vector<std::string>> store::idempotent_jobs(const std::string
     return ids_from_json(q->getColumn(0).getString());
 }
 
-std::vector<std::pair<std::int64_t, std::string>> store::queued_after(std::int64_t after, int limit) {
+std::vector<std::pair<std::int64_t, std::string>> sqlite_store::queued_after(std::int64_t after, int limit) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT seq, id FROM jobs WHERE state='queued' AND seq > ? ORDER BY seq LIMIT ?");
     q->bind(1, after);
@@ -787,7 +787,7 @@ std::vector<std::pair<std::int64_t, std::string>> store::queued_after(std::int64
     return out;
 }
 
-std::map<job_state, std::int64_t> store::count_by_state() {
+std::map<job_state, std::int64_t> sqlite_store::count_by_state() {
     std::lock_guard lk(reader_mutex_);
     std::map<job_state, std::int64_t> out;
     for (auto s : {job_state::queued, job_state::processing, job_state::succeeded, job_state::failed, job_state::cancelled})
@@ -798,12 +798,16 @@ std::map<job_state, std::int64_t> store::count_by_state() {
     return out;
 }
 
-std::int64_t store::count(job_state state) {
+std::int64_t sqlite_store::count(job_state state) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT count(*) FROM jobs WHERE state=?");
     q->bind(1, std::string(to_string(state)));
     q->executeStep();
     return q->getColumn(0).getInt64();
+}
+
+std::unique_ptr<job_store> open_sqlite_store(const std::filesystem::path& db_path) {
+    return std::make_unique<sqlite_store>(db_path);
 }
 
 }  // namespace quickthumb
