@@ -668,16 +668,25 @@ boost::asio::awaitable<result<void>> sqlite_store::raise_meta(std::string key, s
     });
 }
 
+namespace {
+
+// The rows of a "SELECT seq, id, state" query.
+std::vector<job_store::job_ref> refs_of(SQLite::Statement& q) {
+    std::vector<job_store::job_ref> out;
+    while (q.executeStep())
+        out.push_back(job_store::job_ref{q.getColumn(0).getInt64(), q.getColumn(1).getString(),
+                                         parse_job_state(q.getColumn(2).getString()).value_or(job_state::queued)});
+    return out;
+}
+
+}  // namespace
+
 std::vector<sqlite_store::job_ref> sqlite_store::jobs_after(std::int64_t after, int limit) {
     std::lock_guard lk(reader_mutex_);
     stmt q(reader_statements_.get(), *reader_db_, "SELECT seq, id, state FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?");
     q->bind(1, after);
     q->bind(2, limit);
-    std::vector<job_ref> out;
-    while (q->executeStep())
-        out.push_back(job_ref{q->getColumn(0).getInt64(), q->getColumn(1).getString(),
-                              parse_job_state(q->getColumn(2).getString()).value_or(job_state::queued)});
-    return out;
+    return refs_of(*q);
 }
 
 std::vector<sqlite_store::job_ref> sqlite_store::waiting_between(std::int64_t after, std::int64_t up_to, int limit) {
@@ -688,11 +697,7 @@ std::vector<sqlite_store::job_ref> sqlite_store::waiting_between(std::int64_t af
     q->bind(1, after);
     q->bind(2, up_to);
     q->bind(3, limit);
-    std::vector<job_ref> out;
-    while (q->executeStep())
-        out.push_back(job_ref{q->getColumn(0).getInt64(), q->getColumn(1).getString(),
-                              parse_job_state(q->getColumn(2).getString()).value_or(job_state::queued)});
-    return out;
+    return refs_of(*q);
 }
 
 std::unordered_map<std::string, job_state> sqlite_store::states_of(const std::vector<std::string>& ids) {
