@@ -9,7 +9,7 @@
 //
 // Usage: quickthumb_bench_queue [--jobs N] [--producers P] [--consumers C] [--redis URL] [--dir D]
 #include "quickthumb/jobs_service.hpp"
-#include "quickthumb/storage.hpp"
+#include "quickthumb/blob_store.hpp"
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/redis_mirror.hpp"
 #include "quickthumb/job_store.hpp"
@@ -144,8 +144,9 @@ int main(int argc, char** argv) {
         asio::io_context io(1);
         asio::thread_pool blocking(2);
         asio::thread_pool work(2);
-        storage files(dir);
-        auto db_owner = open_sqlite_store(files.db_path());
+        auto files_owner = open_file_blob_store(dir, blocking);
+        blob_store& files = *files_owner;
+        auto db_owner = open_sqlite_store(dir / "quickthumb.db");
         job_store& db = *db_owner;
         jobs_service jobs(blocking, db, files);
         std::unique_ptr<redis_mirror> mirror;
@@ -155,7 +156,7 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "bad redis url: %s\n", url.error().message.c_str());
                 return 2;
             }
-            mirror = std::make_unique<redis_mirror>(io, blocking, db, *url);
+            mirror = std::make_unique<redis_mirror>(io, db, *url);
             jobs.subscribe([m = mirror.get()](const job_change& c) { m->on_change(c); });
         }
         job_queue queue(blocking, db, 64);

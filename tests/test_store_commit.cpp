@@ -2,6 +2,7 @@
 #include "quickthumb/job.hpp"
 #include "quickthumb/job_store.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/stores.hpp"
 #include "support/catch_result.hpp"
 #include "support/jobs.hpp"
 #include "support/run_for.hpp"
@@ -68,19 +69,15 @@ TEST_CASE("store: failure keeps the error and recovery re-queues interrupted job
     auto s_owner = open_sqlite_store(path);  // "restart"
     job_store& s = *s_owner;
     CHECK(s.recover_interrupted().requeued == 1);
-    CHECK(s.get(a.id)->state == job_state::queued);
-    CHECK(s.get(a.id)->attempts == 1);
-    auto failed = s.get(b.id);
+    CHECK(qt_test::read_now(s.get(a.id))->state == job_state::queued);
+    CHECK(qt_test::read_now(s.get(a.id))->attempts == 1);
+    auto failed = qt_test::read_now(s.get(b.id));
     CHECK(failed->state == job_state::failed);
     REQUIRE(failed->last_error);
     CHECK(failed->last_error->code == errc::corrupt_image);
     CHECK(failed->last_error->message == "truncated JPEG");
-    CHECK(s.count(job_state::queued) == 2);
-    auto q = s.queued_after(0, 10);
-    REQUIRE(q.size() == 2);
-    CHECK(q[0].second == a.id);  // arrival order
-    CHECK(q[1].second == c.id);
-    CHECK(s.queued_after(q[0].first, 10).size() == 1);
+    CHECK(qt_test::read_now(s.count(job_state::queued)) == 2);
+    CHECK(qt_test::read_now(s.due(now_ms(), 10)) == std::vector<std::string>{a.id, c.id});  // arrival order
 }
 
 TEST_CASE("store: concurrent writes are group-committed and each is durable", "[store]") {
@@ -122,8 +119,8 @@ TEST_CASE("store: concurrent writes are group-committed and each is durable", "[
     }
     auto again_owner = open_sqlite_store(path);
     job_store& again = *again_owner;
-    for (const auto& id : ids) CHECK(again.get(id));
-    CHECK(again.count(job_state::queued) == n + 1);
+    for (const auto& id : ids) CHECK(qt_test::read_now(again.get(id)));
+    CHECK(qt_test::read_now(again.count(job_state::queued)) == n + 1);
 }
 
 TEST_CASE("store: recovery counts the attempt and fails a job interrupted every time", "[store][recovery]") {
@@ -171,12 +168,12 @@ TEST_CASE("store: recovery counts the attempt and fails a job interrupted every 
     CHECK(r.requeued == 0);
     CHECK(r.failed == 1);
     CHECK(r.failed_ids == std::vector<std::string>{poison.id});
-    auto p = s.get(poison.id);
+    auto p = qt_test::read_now(s.get(poison.id));
     CHECK(p->state == job_state::failed);
     CHECK(p->attempts == 2);
     REQUIRE(p->last_error);
     CHECK(p->last_error->code == errc::interrupted);
     CHECK_THAT(p->last_error->message, Catch::Contains("2 attempts"));
-    CHECK(s.get(a.id)->state == job_state::queued);
-    CHECK(s.get(a.id)->attempts == 1);
+    CHECK(qt_test::read_now(s.get(a.id))->state == job_state::queued);
+    CHECK(qt_test::read_now(s.get(a.id))->attempts == 1);
 }

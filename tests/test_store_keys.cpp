@@ -39,18 +39,18 @@ TEST_CASE("store: list is newest first and paginates with a cursor", "[store]") 
             REQUIRE(r_);
         }
     }(), 10s);
-    auto p1 = s.list(std::nullopt, 3, std::nullopt);
+    auto p1 = qt_test::read_now(s.list(std::nullopt, 3, std::nullopt));
     REQUIRE(p1.jobs.size() == 3);
     CHECK(p1.jobs[0].id == jobs[6].id);
     REQUIRE(p1.next_cursor);
-    auto p2 = s.list(std::nullopt, 3, p1.next_cursor);
+    auto p2 = qt_test::read_now(s.list(std::nullopt, 3, p1.next_cursor));
     REQUIRE(p2.jobs.size() == 3);
     CHECK(p2.jobs[0].id == jobs[3].id);
-    auto p3 = s.list(std::nullopt, 3, p2.next_cursor);
+    auto p3 = qt_test::read_now(s.list(std::nullopt, 3, p2.next_cursor));
     REQUIRE(p3.jobs.size() == 1);
     CHECK(p3.jobs[0].id == jobs[0].id);
     CHECK_FALSE(p3.next_cursor);
-    auto processing = s.list(job_state::processing, 10, std::nullopt);
+    auto processing = qt_test::read_now(s.list(job_state::processing, 10, std::nullopt));
     REQUIRE(processing.jobs.size() == 1);
     CHECK(processing.jobs[0].id == jobs[6].id);
 }
@@ -74,11 +74,11 @@ TEST_CASE("store: an idempotency key names the jobs of its first request", "[sto
         REQUIRE(r3);
         CHECK_FALSE(r3->replayed);
     }(), 10s);
-    CHECK_FALSE(s.get(second.id));  // the replay inserted nothing
-    CHECK(s.get(other.id));
-    CHECK(s.idempotent_jobs("key-1", now_ms()) == std::vector<std::string>{first.id});
-    CHECK_FALSE(s.idempotent_jobs("key-1", now_ms() + job_store::idempotency_window_ms + 1));  // expired
-    CHECK_FALSE(s.idempotent_jobs("nope", now_ms()));
+    CHECK_FALSE(qt_test::read_now(s.get(second.id)));  // the replay inserted nothing
+    CHECK(qt_test::read_now(s.get(other.id)));
+    CHECK(qt_test::read_now(s.idempotent_jobs("key-1", now_ms())) == std::vector<std::string>{first.id});
+    CHECK_FALSE(qt_test::read_now(s.idempotent_jobs("key-1", now_ms() + job_store::idempotency_window_ms + 1)));  // expired
+    CHECK_FALSE(qt_test::read_now(s.idempotent_jobs("nope", now_ms())));
 }
 
 TEST_CASE("store: retention removes only finished jobs older than the cutoff", "[store][retention]") {
@@ -120,16 +120,16 @@ TEST_CASE("store: retention removes only finished jobs older than the cutoff", "
         }
         t_after = now_ms() + 1;
         // Nothing is old enough for a cutoff in the past.
-        auto none = s.expired(t_after - 3'600'000, 10);
+        auto none = qt_test::read_now(s.expired(t_after - 3'600'000, 10));
         CHECK(none.empty());
-        auto ids = s.expired(t_after, 10);
+        auto ids = qt_test::read_now(s.expired(t_after, 10));
         CHECK(ids.size() == 2);
         auto n = co_await s.remove_expired(ids, t_after, t_after + job_store::idempotency_window_ms);
         REQUIRE(n);
         CHECK(*n == 2);
     }(), 10s);
-    CHECK_FALSE(s.get(done.id));
-    CHECK_FALSE(s.get(failed.id));
-    CHECK(s.get(waiting.id));  // never swept while it waits
-    CHECK_FALSE(s.idempotent_jobs("old-key", 0));  // keys past the window went too
+    CHECK_FALSE(qt_test::read_now(s.get(done.id)));
+    CHECK_FALSE(qt_test::read_now(s.get(failed.id)));
+    CHECK(qt_test::read_now(s.get(waiting.id)));  // never swept while it waits
+    CHECK_FALSE(qt_test::read_now(s.idempotent_jobs("old-key", 0)));  // keys past the window went too
 }

@@ -59,7 +59,7 @@ TEST_CASE("store: a job's life through the state machine", "[store]") {
             auto r_ = co_await s.insert(std::vector<job>(1, j));
             REQUIRE(r_);
         }
-        auto got = s.get(j.id);
+        auto got = qt_test::read_now(s.get(j.id));
         REQUIRE(got);
         CHECK(got->state == job_state::queued);
         CHECK(got->source.filename == std::string_view("a.jpg"));
@@ -78,13 +78,13 @@ TEST_CASE("store: a job's life through the state machine", "[store]") {
             auto r_ = co_await s.set_progress(j.id, 50);
             REQUIRE(r_);
         }
-        CHECK(s.get(j.id)->progress == 50);
+        CHECK(qt_test::read_now(s.get(j.id))->progress == 50);
 
         {
             auto r_ = co_await s.succeed(j.id, src, outs);
             REQUIRE(r_);
         }
-        auto done = s.get(j.id);
+        auto done = qt_test::read_now(s.get(j.id));
         CHECK(done->state == job_state::succeeded);
         CHECK(done->progress == 100);
         CHECK(done->source.width == 800);
@@ -154,18 +154,18 @@ TEST_CASE("store: a transient failure waits for run_after and a release does not
         auto again = co_await s.retry_later(a.id, src, disk, later);
         CHECK_FALSE(again);
     }(), 10s);
-    auto ja = s.get(a.id);
+    auto ja = qt_test::read_now(s.get(a.id));
     CHECK(ja->state == job_state::queued);
     CHECK(ja->attempts == 1);
     CHECK(ja->run_after == later);
     REQUIRE(ja->last_error);
     CHECK(ja->last_error->code == errc::storage_full);
     CHECK(to_json(*ja).at("retry_at").is_string());
-    CHECK(s.get(b.id)->attempts == 0);  // released by a shutdown: not an attempt
+    CHECK(qt_test::read_now(s.get(b.id))->attempts == 0);  // released by a shutdown: not an attempt
     // Only b is due now; a becomes due at `later`, and the feeder is told when.
-    CHECK(s.due(now_ms(), 10) == std::vector<std::string>{b.id});
-    CHECK(s.next_due_after(now_ms()) == later);
-    CHECK(s.due(later, 10) == std::vector<std::string>{a.id, b.id});  // oldest first
+    CHECK(qt_test::read_now(s.due(now_ms(), 10)) == std::vector<std::string>{b.id});
+    CHECK(qt_test::read_now(s.next_due_after(now_ms())) == later);
+    CHECK(qt_test::read_now(s.due(later, 10)) == std::vector<std::string>{a.id, b.id});  // oldest first
 }
 
 TEST_CASE("store: cancel and retry follow the state machine", "[store][cancel]") {
@@ -232,6 +232,6 @@ TEST_CASE("store: cancel and retry follow the state machine", "[store][cancel]")
         auto sp = co_await s.start(p.id);
         CHECK_FALSE(sp);
     }(), 10s);
-    CHECK(s.get(p.id)->state == job_state::cancelled);
-    CHECK(s.get(p.id)->last_error->code == errc::cancelled);
+    CHECK(qt_test::read_now(s.get(p.id))->state == job_state::cancelled);
+    CHECK(qt_test::read_now(s.get(p.id))->last_error->code == errc::cancelled);
 }

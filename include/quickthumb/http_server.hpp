@@ -3,8 +3,7 @@
 #include "quickthumb/config.hpp"
 #include "quickthumb/event_bus.hpp"
 #include "quickthumb/jobs_service.hpp"
-#include "quickthumb/storage.hpp"
-#include "quickthumb/storage.hpp"
+#include "quickthumb/blob_store.hpp"
 #include "quickthumb/job_store.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -31,8 +30,7 @@ struct access_policy;  // src/http/access.hpp
 struct services {
     const serve_config& cfg;
     jobs_service& jobs;                  // every job read and change
-    storage& files;
-    boost::asio::thread_pool& blocking;  // fsync, file probes
+    blob_store& files;                   // uploads and thumbnails
     std::atomic<bool> accepting{true};   // false once shutdown began: uploads get 503
     // Extra fields for GET /readyz from other parts (the Redis mirror's {"redis": "up"}, the
     // memory budget's {"memory": {...}}), so http does not depend on them; each adds its own. No

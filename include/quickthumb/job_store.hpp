@@ -3,8 +3,10 @@
 // so that the jobs service and the modules that read jobs do not depend on one. Every backend
 // passes the same interface tests (tests/test_store_*.cpp and others, through tests/support/stores.hpp).
 //
-// Writes are awaitables that complete once what they wrote is durable; reads are blocking
-// (microseconds on an index) and must be called from a thread pool, never the network thread.
+// Every operation is an awaitable returning result<T>: writes complete once what they wrote is
+// durable, reads run on the store's own reader, so no caller blocks or offloads. Only the start-up
+// recovery blocks (it runs before the service does). A store failure (a full disk, a read-only or
+// failing file) comes back as storage_full, storage_readonly or io_error, never as an exception.
 #include "quickthumb/job.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -34,10 +36,9 @@ public:
     // ---- writes ----
 
     // The job writes below return the job as committed. Each change they make is also handed to
-    // the commit listener, once the write holding it is durable and
-    // before the writer's caller resumes, in commit order. A store failure (a full disk, a
-    // read-only or failing file) comes back as storage_full, storage_readonly or io_error; a
-    // refused transition as not_found, bad_request or conflict. None of them throws.
+    // the commit listener, once the write holding it is durable and before the writer's caller
+    // resumes, in commit order. A refused transition comes back as not_found, bad_request or
+    // conflict.
     using commit_listener = std::function<void(job_change)>;
     // It must not block (a store's writer runs it). Null: no one listens (the listener's owner
     // is going away; once this returns it is not called again).
@@ -57,8 +58,9 @@ public:
     // first request are returned instead. The check and the insert are one transaction, so two
     // racing requests with one key make one set of jobs.
     virtual boost::asio::awaitable<result<insert_outcome>> insert_once(std::vector<job> jobs, std::string key) = 0;
-    // The job ids a key named, if it was used within the window (a read: call from a pool).
-    virtual std::optional<std::vector<std::string>> idempotent_jobs(const std::string& key, std::int64_t now) = 0;
+    // The job ids a key named, if it was used within the window.
+    virtual boost::asio::awaitable<result<std::optional<std::vector<std::string>>>> idempotent_jobs(std::string key,
+                                                                                                  std::int64_t now) = 0;
     // queued -> processing, attempts + 1. not_found when absent, bad_request when the job is not
     // queued (cancelled meanwhile, say).
     virtual boost::asio::awaitable<result<job>> start(std::string id) = 0;
@@ -83,7 +85,7 @@ public:
     // failed|cancelled -> queued with its attempts, error and outputs reset. Others: conflict.
     virtual boost::asio::awaitable<result<job_change>> retry(std::string id) = 0;
     // Final jobs last changed before `cutoff` (ms since the epoch), oldest first, at most `limit`.
-    virtual std::vector<std::string> expired(std::int64_t cutoff, int limit) = 0;
+    virtual boost::asio::awaitable<result<std::vector<std::string>>> expired(std::int64_t cutoff, int limit) = 0;
     // Deletes those of `ids` that are still final and older than `cutoff`, and idempotency keys
     // older than the window. Returns how many jobs were deleted.
     virtual boost::asio::awaitable<result<int>> remove_expired(std::vector<std::string> ids, std::int64_t cutoff, std::int64_t now) = 0;
@@ -94,6 +96,7 @@ public:
     // `queued`, the attempt counted; one that has used all its attempts fails as `interrupted`
     // (an image that crashes the process must not crash it forever).
     struct recovery {
+        std::int64_t queued = 0;  // jobs queued once it is done (the waiting count starts there)
         int requeued = 0;
         int failed = 0;
         std::vector<std::string> requeued_ids;  // their half-done outputs must go
@@ -101,22 +104,23 @@ public:
     };
     virtual recovery recover_interrupted() = 0;
 
-    // ---- reads (blocking; call from a thread pool) ----
-    virtual std::optional<job> get(const std::string& id) = 0;
+    // ---- reads ----
+    virtual boost::asio::awaitable<result<std::optional<job>>> get(std::string id) = 0;
+    // Those of `ids` that exist, in the order asked.
+    virtual boost::asio::awaitable<result<std::vector<job>>> get_all(std::vector<std::string> ids) = 0;
     // Newest first; `before` is a cursor (exclusive seq), `state` filters when set.
-    virtual list_page list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before) = 0;
-    // Queued jobs in order of arrival after seq `after`.
-    virtual std::vector<std::pair<std::int64_t, std::string>> queued_after(std::int64_t after, int limit) = 0;
+    virtual boost::asio::awaitable<result<list_page>> list(std::optional<job_state> state, int limit,
+                                                           std::optional<std::int64_t> before) = 0;
     // Queued jobs due to run at `now` (run_after <= now), oldest first: the feeder's scan.
-    virtual std::vector<std::string> due(std::int64_t now, int limit) = 0;
+    virtual boost::asio::awaitable<result<std::vector<std::string>>> due(std::int64_t now, int limit) = 0;
     // The earliest run_after still in the future among queued jobs: when the feeder must look again.
-    virtual std::optional<std::int64_t> next_due_after(std::int64_t now) = 0;
-    virtual std::int64_t count(job_state state) = 0;
+    virtual boost::asio::awaitable<result<std::optional<std::int64_t>>> next_due_after(std::int64_t now) = 0;
+    virtual boost::asio::awaitable<result<std::int64_t>> count(job_state state) = 0;
     // The jobs in each state, every state present (0 when none): one GROUP BY.
-    virtual std::map<job_state, std::int64_t> count_by_state() = 0;
+    virtual boost::asio::awaitable<result<std::map<job_state, std::int64_t>>> count_by_state() = 0;
 
-    // The meta table: small named values (the instance id, mirror cursors). A read.
-    virtual std::optional<std::string> get_meta(const std::string& key) = 0;
+    // The meta table: small named values (the instance id, mirror cursors).
+    virtual boost::asio::awaitable<result<std::optional<std::string>>> get_meta(std::string key) = 0;
 
     // ---- the Redis mirror's queries ----
     struct job_ref {
@@ -130,12 +134,14 @@ public:
     virtual boost::asio::awaitable<result<void>> put_newest_seq_once(std::string key) = 0;
     // Raises the number in `key` to `value`; never lowers it (instances sharing the file move it too).
     virtual boost::asio::awaitable<result<void>> raise_meta(std::string key, std::int64_t value) = 0;
-    // Reads (blocking). Jobs after seq `after`, any state, by seq, at most `limit`.
-    virtual std::vector<job_ref> jobs_after(std::int64_t after, int limit) = 0;
+    // Jobs after seq `after`, any state, by seq, at most `limit`.
+    virtual boost::asio::awaitable<result<std::vector<job_ref>>> jobs_after(std::int64_t after, int limit) = 0;
     // Queued or processing jobs with `after` < seq <= `up_to`, by seq, at most `limit`.
-    virtual std::vector<job_ref> waiting_between(std::int64_t after, std::int64_t up_to, int limit) = 0;
+    virtual boost::asio::awaitable<result<std::vector<job_ref>>> waiting_between(std::int64_t after, std::int64_t up_to,
+                                                                                 int limit) = 0;
     // The states of those of `ids` this store has.
-    virtual std::unordered_map<std::string, job_state> states_of(const std::vector<std::string>& ids) = 0;
+    virtual boost::asio::awaitable<result<std::unordered_map<std::string, job_state>>> states_of(
+        std::vector<std::string> ids) = 0;
 
     // Transactions committed so far (group commit makes this far less than writes).
     virtual std::uint64_t commits() const noexcept = 0;

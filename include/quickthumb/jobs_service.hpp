@@ -17,20 +17,21 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace quickthumb {
 
-class storage;
+class blob_store;
 
 class jobs_service {
 public:
     using subscriber = std::function<void(const job_change&)>;
 
-    // `blocking` runs the subscribers (on a strand) and the store's reads and file removals.
-    jobs_service(boost::asio::thread_pool& blocking, job_store& db, storage& files);
+    // `blocking` runs the subscribers (on a strand).
+    jobs_service(boost::asio::thread_pool& blocking, job_store& db, blob_store& files);
     ~jobs_service();
     jobs_service(const jobs_service&) = delete;
     jobs_service& operator=(const jobs_service&) = delete;
@@ -40,10 +41,11 @@ public:
     // service takes traffic.
     void subscribe(subscriber s);
 
-    // Start-up, before the service runs (blocking): jobs a previous run left processing are
-    // queued again or fail as interrupted, and what they half wrote is removed; then the waiting
-    // count is read. Nothing is published: no subscriber is listening yet.
-    job_store::recovery recover_interrupted();
+    // Start-up, before the service runs: jobs a previous run left processing are queued again or
+    // fail as interrupted, and what they half wrote is removed; the waiting count starts from
+    // what the store then holds. Nothing is published: no subscriber is listening yet. (The
+    // store's part blocks: run it before traffic.)
+    boost::asio::awaitable<job_store::recovery> recover_interrupted();
 
     // Jobs queued (waiting in the store or handed to a worker not yet started): for 429 and metrics.
     std::int64_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
@@ -79,22 +81,24 @@ public:
     boost::asio::awaitable<result<int>> expire(std::int64_t cutoff, std::int64_t now, int limit);
 
     // ---- reads ----
+    // Each read fails only as the store does (io_error and the like).
     // The jobs an idempotency key named within its window, as they are now (swept ones left
     // out); nullopt when the key is new.
-    boost::asio::awaitable<std::optional<std::vector<job>>> replay(std::string key);
-    // Whether the store answers a read (for /readyz): io_error with SQLite's reason when not.
+    boost::asio::awaitable<result<std::optional<std::vector<job>>>> replay(std::string key);
+    // Whether the store answers a read (for /readyz).
     boost::asio::awaitable<result<void>> store_ready();
-    boost::asio::awaitable<std::optional<job>> get(std::string id);
-    boost::asio::awaitable<list_page> list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before);
+    boost::asio::awaitable<result<std::optional<job>>> get(std::string id);
+    boost::asio::awaitable<result<list_page>> list(std::optional<job_state> state, int limit,
+                                                   std::optional<std::int64_t> before);
+    // The jobs in each state (for /metrics).
+    boost::asio::awaitable<result<std::map<job_state, std::int64_t>>> count_by_state();
 
 private:
     void committed(job_change c);  // the store's commit listener (writer thread)
     void publish(job_change c);
-    std::vector<job> load_all(const std::vector<std::string>& ids);  // blocking
 
-    boost::asio::thread_pool& blocking_;
     job_store& db_;
-    storage& files_;
+    blob_store& files_;
     boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
     std::vector<subscriber> subscribers_;  // strand only once traffic runs
     std::atomic<std::int64_t> waiting_{0};

@@ -1,7 +1,7 @@
 #pragma once
 // Prometheus metrics for GET /metrics. Counters and histograms are updated as things happen, from
-// any thread; the gauges (jobs by state, backlog, busy workers) are read from their sources when
-// scraped. prometheus-cpp stays behind this interface (src/metrics/), so the modules that count
+// any thread; the gauges (backlog, busy workers, memory) are read from their sources when scraped,
+// the jobs by state handed in by the scrape. prometheus-cpp stays behind this interface (src/metrics/), so the modules that count
 // things do not depend on it.
 #include "quickthumb/job.hpp"
 
@@ -26,8 +26,6 @@ struct memory_gauges {
 
 // Where the scrape-time gauges come from. An empty source leaves its gauge at 0.
 struct metrics_sources {
-    // Jobs by state: a blocking store read (render() must run on a pool, never the network thread).
-    std::function<std::map<job_state, std::int64_t>()> jobs_by_state;
     std::function<std::int64_t()> backlog;
     std::function<int()> workers_busy;
     std::function<memory_gauges()> memory;
@@ -55,8 +53,9 @@ public:
     // How long a job waited between becoming due and a worker starting it.
     void observe_queue_wait(double seconds);
 
-    // The Prometheus text exposition (format 0.0.4). Reads the sources first: blocking.
-    std::string render();
+    // The Prometheus text exposition (format 0.0.4), with the jobs in each state as the store
+    // counted them just before (a state left out shows 0). Reads the sources first; non-blocking.
+    std::string render(const std::map<job_state, std::int64_t>& jobs_by_state);
 
     static constexpr std::string_view content_type = "text/plain; version=0.0.4";
 

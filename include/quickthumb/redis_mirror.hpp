@@ -62,8 +62,7 @@ public:
     static constexpr const char* consumer_meta_key = "redis.consumer";    // this data directory's consumer name
     static constexpr const char* cursor_meta_key = "redis.mirrored_seq";  // every job up to this seq was added to the stream
 
-    redis_mirror(boost::asio::io_context& io, boost::asio::thread_pool& blocking, job_store& db, redis_url url,
-                 redis_mirror_options opts = {});
+    redis_mirror(boost::asio::io_context& io, job_store& db, redis_url url, redis_mirror_options opts = {});
     ~redis_mirror();
     redis_mirror(const redis_mirror&) = delete;
     redis_mirror& operator=(const redis_mirror&) = delete;
@@ -120,7 +119,6 @@ private:
     void set_state(std::string state, std::string error);
     std::chrono::milliseconds reconcile_interval() const;
 
-    boost::asio::thread_pool& blocking_;
     job_store& db_;
     redis_mirror_options opts_;
     std::string display_url_;

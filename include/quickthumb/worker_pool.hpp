@@ -1,7 +1,7 @@
 #pragma once
 // N worker coroutines on the image thread pool. Each takes a job id from the channel, marks it
-// processing in the store, makes its thumbnails (one decode for all sizes), writes each atomically
-// and records the outcome:
+// processing (through the jobs service), makes its thumbnails (one decode for all sizes), stores
+// each in the blob store and records the outcome:
 //   success                      -> succeeded (the upload is deleted unless keep_uploads)
 //   transient failure (I/O, full disk, timeout, a bug's exception), attempts left
 //                                -> queued again with run_after = now + backoff with jitter
@@ -16,7 +16,7 @@
 #include "quickthumb/job_queue.hpp"
 #include "quickthumb/jobs_service.hpp"
 #include "quickthumb/memory_budget.hpp"
-#include "quickthumb/storage.hpp"
+#include "quickthumb/blob_store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -47,7 +47,7 @@ struct worker_options {
 
 class worker_pool {
 public:
-    worker_pool(boost::asio::thread_pool& pool, job_queue& queue, jobs_service& jobs, storage& files,
+    worker_pool(boost::asio::thread_pool& pool, job_queue& queue, jobs_service& jobs, blob_store& files,
                 worker_options opts);
 
     // Spawns the workers. `on_all_stopped` runs (on a pool thread) when the last one has exited,
@@ -75,23 +75,29 @@ private:
         std::atomic<int> progress{0};
         memory_budget::ticket memory_wait;  // a cancel calls off the wait for memory too
     };
-    // A job ready to decode: its upload mapped, its header read, its peak memory estimated.
+    // A job ready to decode: its upload read, its header read, its peak memory estimated.
     struct prepared_job {
-        mapped_file data;
+        stored_bytes data;
         image::header_info header;
         image::thumbnails_request request;
         std::uint64_t memory = 0;
     };
     boost::asio::awaitable<void> run_worker();
     boost::asio::awaitable<void> process(std::string id);
-    // Maps the upload and reads what the decode will need; a failure is the attempt's outcome.
-    result<prepared_job> prepare(const job& j, job_outcome& out) const;
+    // Reads the upload and what the decode will need; a failure is the attempt's outcome.
+    boost::asio::awaitable<result<prepared_job>> prepare(const job& j, job_outcome& out) const;
     // Reserves the job's memory (waiting while the budget is spent): nullopt on success, else why not.
     boost::asio::awaitable<std::optional<error>> reserve_memory(const prepared_job& p, job_control& ctl,
                                                                 memory_budget::reservation& held);
-    // The blocking part of a job: make the thumbnails, write each atomically.
-    job_outcome run_job(const job& j, job_control& ctl, prepared_job& p, job_outcome out) const;
-    void remove_outputs(const std::string& id) const;
+    // A safe point: records progress and says whether the job may go on.
+    bool keep_going(const job& j, job_control& ctl, int percent) const;
+    // The blocking part of a job: the thumbnails (one decode for every size), into out.outputs'
+    // future bytes; a failure is in out.failure.
+    std::vector<image::output> run_job(const job& j, job_control& ctl, prepared_job& p, job_outcome& out) const;
+    // Stores the thumbnails, each once (two boxes can give the same output), listing them in out.
+    boost::asio::awaitable<void> store_outputs(const job& j, job_control& ctl, std::vector<image::output> thumbs,
+                                               job_outcome& out);
+    boost::asio::awaitable<void> remove_outputs(const std::string& id);
     // Runs a store write until it commits or is refused (retrying while the store cannot write);
     // nullopt when a shutdown gave up on it.
     template <class Write>
@@ -100,7 +106,7 @@ private:
     boost::asio::thread_pool& pool_;
     job_queue& queue_;
     jobs_service& jobs_;
-    storage& files_;
+    blob_store& files_;
     worker_options opts_;
     std::atomic<int> running_{0};
     std::atomic<int> busy_{0};

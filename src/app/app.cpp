@@ -10,14 +10,13 @@
 #include "quickthumb/metrics.hpp"
 #include "quickthumb/redis_mirror.hpp"
 #include "quickthumb/retention.hpp"
-#include "quickthumb/storage.hpp"
+#include "quickthumb/blob_store.hpp"
 #include "quickthumb/job_store.hpp"
 #include "quickthumb/worker_pool.hpp"
 
 #include "http/access.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -57,17 +56,23 @@ int run_service(const serve_config& cfg) {
     // Declared before the store so that they outlive it: the store's writer thread may still
     // complete a write (posting to these executors) while it drains in its destructor.
     asio::io_context io(1);
-    asio::thread_pool blocking(2);                                      // SQLite reads, fsync, the feeder
+    asio::thread_pool blocking(2);  // file I/O and fsync, the feeder, the job-change subscribers
     asio::thread_pool work(static_cast<std::size_t>(std::max(1, cfg.workers)));  // image work
-    storage files(cfg.data_dir);
-    files.clean_temp();
-    auto db_owner = open_sqlite_store(files.db_path());
+    auto files_owner = open_file_blob_store(cfg.data_dir, blocking);
+    blob_store& files = *files_owner;
+    files.clean_partial();
+    auto db_owner = open_sqlite_store(cfg.data_dir / "quickthumb.db");
     job_store& db = *db_owner;
     jobs_service jobs(blocking, db, files);
 
     // Start-up recovery: whatever a previous run left in flight is queued again (the attempt
-    // counted), or fails as interrupted once it has used all its attempts.
-    jobs.recover_interrupted();
+    // counted), or fails as interrupted once it has used all its attempts. Run to its end before
+    // anything else is on the network context.
+    asio::co_spawn(io, jobs.recover_interrupted(), [](std::exception_ptr ep, const job_store::recovery&) {
+        if (ep) std::rethrow_exception(ep);  // out of io.run(): fatal, as a failed open is
+    });
+    io.run();
+    io.restart();
 
     // Everyone who hears about a job's changes subscribes to the jobs service, in this order:
     // the workers (a DELETE stops a running job), the queue's feeder, the live events, metrics,
@@ -94,11 +99,11 @@ int run_service(const serve_config& cfg) {
         if (!url) throw config_error(url.error().message);
         redis_mirror_options mirror_opts;
         mirror_opts.claim_idle = cfg.redis_claim_idle;
-        mirror = std::make_unique<redis_mirror>(io, blocking, db, *url, mirror_opts);
+        mirror = std::make_unique<redis_mirror>(io, db, *url, mirror_opts);
         jobs.subscribe([m = mirror.get()](const job_change& c) { m->on_change(c); });
     }
     retention_sweeper retention(blocking, jobs, cfg.retention);
-    http::services svc{cfg, jobs, files, blocking};
+    http::services svc{cfg, jobs, files};
     if (mirror) svc.readiness.push_back([&mirror] { return mirror->readiness(); });
     // The memory budget is reported, never a reason to be unready: jobs waiting for memory wait
     // in the store like any other, and uploads are still taken.
@@ -109,8 +114,8 @@ int run_service(const serve_config& cfg) {
                                                                    {"waiting_jobs", s.waiting}}}};
     });
     svc.events = &events;
-    // The gauges are read when scraped (render runs on the blocking pool: the store read blocks).
-    meter.set_sources(metrics_sources{[&db] { return db.count_by_state(); }, [&jobs] { return jobs.waiting(); },
+    // The gauges are read when scraped.
+    meter.set_sources(metrics_sources{[&jobs] { return jobs.waiting(); },
                                       [&workers] { return workers.busy(); }, [&budget] {
                                           const auto s = budget.snapshot();
                                           return memory_gauges{s.total, s.reserved, s.waiting, s.waited};

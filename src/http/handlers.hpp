@@ -64,8 +64,8 @@ boost::asio::awaitable<bhttp::message_generator> handle_cancel_job(services& svc
                                                                    std::string id);
 boost::asio::awaitable<bhttp::message_generator> handle_retry_job(services& svc, const request_header& req,
                                                                   std::string id);
-bhttp::message_generator handle_thumb(services& svc, const request_header& req, std::string_view id,
-                                      std::string_view name);
+boost::asio::awaitable<bhttp::message_generator> handle_thumb(services& svc, const request_header& req,
+                                                              std::string id, std::string name);
 // GET /api/v1/events: Server-Sent Events until the client goes. Returns an answer to write only
 // when the request is refused (bad ?job=, ...); otherwise the stream has ended and the connection
 // must be closed. `extra_headers` ("Name: value\r\n" lines, e.g. CORS) go into the stream's header.

@@ -28,8 +28,9 @@ asio::awaitable<bhttp::message_generator> handle_get_job(services& svc, const re
     if (!is_valid_job_id(id))
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
     auto found = co_await svc.jobs.get(id);
-    if (!found) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
-    co_return json_response(req, bhttp::status::ok, to_json(*found));
+    if (!found) co_return error_response(req, found.error());
+    if (!*found) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
+    co_return json_response(req, bhttp::status::ok, to_json(**found));
 }
 
 asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const request_header& req) {
@@ -61,10 +62,11 @@ asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const 
         }
     }
     auto page = co_await svc.jobs.list(state, limit, cursor);
+    if (!page) co_return error_response(req, page.error());
     boost::json::array jobs;
-    for (const auto& j : page.jobs) jobs.push_back(to_json(j));
+    for (const auto& j : page->jobs) jobs.push_back(to_json(j));
     boost::json::object body{{"jobs", std::move(jobs)}};
-    body["next_cursor"] = page.next_cursor ? boost::json::value(std::to_string(*page.next_cursor)) : nullptr;
+    body["next_cursor"] = page->next_cursor ? boost::json::value(std::to_string(*page->next_cursor)) : nullptr;
     co_return json_response(req, bhttp::status::ok, body);
 }
 

@@ -121,14 +121,7 @@ asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const requ
     }
     // The disk: an upload needs to create a file under tmp/ (full and read-only disks show here).
     std::string disk_state = "ok";
-    auto probe = co_await offload(svc.blocking.get_executor(), [&] {
-        const auto path = svc.files.temp_path();
-        const std::uint8_t byte = 0;
-        auto r = write_file_atomically(path, std::span<const std::uint8_t>(&byte, 1), durability::none);
-        std::error_code ignored;
-        std::filesystem::remove(path, ignored);
-        return r;
-    });
+    auto probe = co_await svc.files.probe();
     if (!probe) {
         ready = false;
         disk_state = std::string(errc_name(probe.error().code)) + ": " + probe.error().message;
@@ -143,22 +136,18 @@ asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const requ
     co_return json_response(req, ready ? bhttp::status::ok : bhttp::status::service_unavailable, body);
 }
 
-// GET /metrics: the Prometheus text. Rendering reads the store, so it runs on the blocking pool.
+// GET /metrics: the Prometheus text, with the jobs in each state as the store counts them now.
 asio::awaitable<bhttp::message_generator> handle_metrics(services& svc, const request_header& req) {
-    std::optional<std::string> text;
-    try {
-        text = co_await offload(svc.blocking.get_executor(), [&svc] { return svc.metrics->render(); });
-    } catch (const std::exception& e) {
-        log::warn("metrics not rendered", std::string("error=\"") + e.what() + "\"");
-    }
-    if (!text)
+    auto counts = co_await svc.jobs.count_by_state();
+    if (!counts)
         co_return error_response(req, bhttp::status::service_unavailable, errc::io_error, "metrics are not available now");
+    std::string text = svc.metrics->render(*counts);
     bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
     res.set(bhttp::field::content_type, metrics::content_type);
     res.set(bhttp::field::cache_control, "no-store");
     security_headers(res);
     res.keep_alive(req.keep_alive());
-    if (req.method() != bhttp::verb::head) res.body() = std::move(*text);
+    if (req.method() != bhttp::verb::head) res.body() = std::move(text);
     res.prepare_payload();
     co_return res;
 }
@@ -221,7 +210,7 @@ asio::awaitable<bhttp::message_generator> route(services& svc, const request_hea
     }
     if (seg.size() == 3 && seg[0] == "thumbs") {
         if (!get) co_return method_not_allowed(req, "GET, HEAD");
-        co_return handle_thumb(svc, req, seg[1], seg[2]);
+        co_return co_await handle_thumb(svc, req, std::string(seg[1]), std::string(seg[2]));
     }
     if (get && seg.size() <= 1) {
         auto res = handle_static(req, path == "/" ? "/index.html" : path);

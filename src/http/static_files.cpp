@@ -6,11 +6,9 @@
 
 #include <boost/beast/http/file_body.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace quickthumb::http {
+namespace asio = boost::asio;
 
 namespace {
 
@@ -30,22 +28,6 @@ bool is_valid_output_name(std::string_view name) {
     return x <= 5 && dims.size() - x - 1 <= 5;
 }
 
-// Opens a thumbnail for reading without following a symlink in its last two components (the
-// job's directory and the file: what a job id and a name choose), and only if it is a regular
-// file. Returns the descriptor or -1.
-int open_thumb(const std::filesystem::path& dir, const std::string& name) {
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0) return -1;
-    int fd = ::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    ::close(dfd);
-    struct stat st {};
-    if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-        ::close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
 std::string_view content_type_for(std::string_view path) {
     if (path.ends_with(".html")) return "text/html; charset=utf-8";
     if (path.ends_with(".js")) return "text/javascript; charset=utf-8";
@@ -61,27 +43,28 @@ std::string_view content_type_for(std::string_view path) {
 
 }  // namespace
 
-bhttp::message_generator handle_thumb(services& svc, const request_header& req, std::string_view id,
-                                      std::string_view name) {
+asio::awaitable<bhttp::message_generator> handle_thumb(services& svc, const request_header& req, std::string id,
+                                                       std::string name) {
     if (!is_valid_job_id(id) || !is_valid_output_name(name))
-        return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
+        co_return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
     // Outputs never change once written, so their name is a strong validator.
-    const std::string etag = "\"" + std::string(id) + "-" + std::string(name) + "\"";
+    const std::string etag = "\"" + id + "-" + name + "\"";
     if (req[bhttp::field::if_none_match] == etag) {
         bhttp::response<bhttp::empty_body> res{bhttp::status::not_modified, req.version()};
         res.set(bhttp::field::etag, etag);
         security_headers(res);
         res.keep_alive(req.keep_alive());
-        return res;
+        co_return res;
     }
+    auto found = co_await svc.files.open_thumb(id, name);
+    if (!found) co_return error_response(req, found.error());
+    if (!*found) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
     bhttp::file_body::value_type file;
     beast::error_code ec;
-    const int fd = open_thumb(svc.files.thumb_dir(std::string(id)), std::string(name));
-    if (fd < 0) return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
     beast::file opened;
-    opened.native_handle(fd);  // owned by `opened` from here on
+    opened.native_handle((*found)->release());  // owned by `opened` from here on
     file.reset(std::move(opened), ec);
-    if (ec) return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
+    if (ec) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
     const auto size = file.size();
     bhttp::response<bhttp::file_body> res{std::piecewise_construct, std::make_tuple(std::move(file)),
                                           std::make_tuple(bhttp::status::ok, req.version())};
@@ -94,9 +77,9 @@ bhttp::message_generator handle_thumb(services& svc, const request_header& req, 
     if (req.method() == bhttp::verb::head) {
         bhttp::response<bhttp::empty_body> head{res.base()};
         head.content_length(size);
-        return head;
+        co_return head;
     }
-    return res;
+    co_return res;
 }
 
 bhttp::message_generator handle_static(const request_header& req, std::string_view path) {

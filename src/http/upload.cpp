@@ -1,5 +1,5 @@
-// POST /api/v1/jobs: streams the body to temp files (never the whole upload in memory), then makes
-// the jobs durable (files fsynced and renamed, rows committed) before answering 202. Each file's
+// POST /api/v1/jobs: streams the body into the blob store (never the whole upload in memory), then
+// makes the jobs durable (uploads committed, rows committed) before answering 202. Each file's
 // first bytes are sniffed as they arrive: anything but a format the engine decodes refuses the
 // whole request at once with 415, before any job is stored.
 #include "handlers.hpp"
@@ -9,7 +9,7 @@
 #include "quickthumb/log.hpp"
 #include "quickthumb/metrics.hpp"
 #include "quickthumb/multipart.hpp"
-#include "quickthumb/offload.hpp"
+#include "quickthumb/blob_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,10 +17,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/json.hpp>
 
-#include <cerrno>
 #include <charconv>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace quickthumb::http {
 namespace asio = boost::asio;
@@ -34,42 +31,38 @@ constexpr std::size_t read_chunk = 64 * 1024;
 // image::sniff decides from at most this much (an SVG's XML prolog is the longest it reads).
 constexpr std::size_t sniff_bytes = 1024;
 
-// Only the formats the engine decodes are accepted; the worker would fail anything else.
-// A file being received under tmp/; removed unless it was committed.
-class temp_file {
+// One file of an upload as it arrives. The body parser's callbacks only buffer (they cannot
+// wait); after each chunk of the body the handler hands what was buffered to the blob store
+// (flush), so at most one read chunk per request is held in memory and no file I/O runs here.
+class received_file {
 public:
-    explicit temp_file(std::filesystem::path p) : path_(std::move(p)) {
-        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd_ < 0) error_ = io_failure(errno, "create upload file");
-    }
-    temp_file(const temp_file&) = delete;
-    temp_file& operator=(const temp_file&) = delete;
-    ~temp_file() {
-        close();
-        if (!committed_) ::unlink(path_.c_str());
-    }
     void write(std::string_view data) {
         if (head_.size() < sniff_bytes) head_.append(data.substr(0, sniff_bytes - head_.size()));
-        if (error_) return;
-        while (!data.empty()) {
-            ssize_t n = ::write(fd_, data.data(), data.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                error_ = io_failure(errno, "write upload file");
-                return;
+        bytes_ += static_cast<std::int64_t>(data.size());
+        if (!failure_) pending_.append(data);
+    }
+    // Appends what was buffered to the file's blob (begun on the first call). A failure is kept
+    // for the answer; the rest of the body is still read, so the connection stays usable.
+    asio::awaitable<void> flush(blob_store& blobs) {
+        if (failure_) co_return;
+        if (!blob_) {
+            auto begun = co_await blobs.begin_upload();
+            if (!begun) {
+                failure_ = begun.error();
+                pending_.clear();
+                co_return;
             }
-            data.remove_prefix(static_cast<std::size_t>(n));
-            bytes_ += n;
+            blob_ = std::move(*begun);
         }
+        if (pending_.empty()) co_return;
+        auto r = co_await blob_->append(
+            std::span(reinterpret_cast<const std::uint8_t*>(pending_.data()), pending_.size()));
+        pending_.clear();
+        if (!r) failure_ = r.error();
     }
-    void close() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-    const std::filesystem::path& path() const { return path_; }
+    blob_store::upload* blob() const { return blob_.get(); }
     std::int64_t bytes() const { return bytes_; }
-    const std::optional<error>& failure() const { return error_; }
-    void set_committed() { committed_ = true; }
+    const std::optional<error>& failure() const { return failure_; }
 
     // Once enough of the file has arrived to tell (or all of it, at_end): an error if it is not an
     // image the engine decodes. An empty file is left to the caller's own, clearer message.
@@ -87,11 +80,10 @@ public:
     std::string filename;
 
 private:
-    std::filesystem::path path_;
-    int fd_ = -1;
+    std::unique_ptr<blob_store::upload> blob_;  // removed with it unless committed
+    std::string pending_;                        // received, not yet appended
     std::int64_t bytes_ = 0;
-    std::optional<error> error_;
-    bool committed_ = false;
+    std::optional<error> failure_;
     std::string head_;  // the first sniff_bytes, for check_format
     bool format_checked_ = false;
 };
@@ -124,11 +116,10 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
 
 // Receives a multipart body: file parts into temp files, other parts into `fields`.
 struct multipart_sink {
-    const storage& files;
-    std::vector<std::unique_ptr<temp_file>> uploads{};
+    std::vector<std::unique_ptr<received_file>> uploads{};
     std::multimap<std::string, std::string> fields{};
     std::optional<error> failure{};
-    temp_file* current_file = nullptr;
+    received_file* current_file = nullptr;
     std::string* current_field = nullptr;
 
     // One file that is not an image refuses the whole request: simpler for a client than a
@@ -154,7 +145,7 @@ struct multipart_sink {
                                                                std::to_string(max_files) + ")"};
                         return;
                     }
-                    uploads.push_back(std::make_unique<temp_file>(files.temp_path()));
+                    uploads.push_back(std::make_unique<received_file>());
                     uploads.back()->filename = clean_filename(h.filename.value_or("upload"));
                     current_file = uploads.back().get();
                 } else {
@@ -180,10 +171,7 @@ struct multipart_sink {
                 }
             },
             [this] {
-                if (current_file) {
-                    current_file->close();
-                    refuse_unless_image(true);
-                }
+                if (current_file) refuse_unless_image(true);
                 current_file = nullptr;
                 current_field = nullptr;
             },
@@ -268,9 +256,11 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
     if (auto it = req.find("Idempotency-Key"); it != req.end()) {
         idempotency_key = std::string(it->value());
         if (auto bad = check_idempotency_key(*idempotency_key)) co_return refuse(bad->code, bad->message);
-        if (auto seen = co_await svc.jobs.replay(*idempotency_key)) {
+        auto seen = co_await svc.jobs.replay(*idempotency_key);
+        if (!seen) co_return refuse(seen.error().code, seen.error().message);
+        if (*seen) {
             req.keep_alive(false);  // the body was not read
-            co_return accepted_response(req, *seen, true);
+            co_return accepted_response(req, **seen, true);
         }
     }
     if (auto len = hparser.content_length(); len && *len > svc.cfg.max_upload)
@@ -295,12 +285,12 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
     }
 
     // The body: into temp files as it arrives.
-    multipart_sink sink{svc.files};
+    multipart_sink sink;
     std::optional<multipart::parser> mp;
     if (boundary) {
         mp.emplace(*boundary, sink.callbacks());
     } else {
-        sink.uploads.push_back(std::make_unique<temp_file>(svc.files.temp_path()));
+        sink.uploads.push_back(std::make_unique<received_file>());
         auto name = query->find("filename");
         sink.uploads.back()->filename = clean_filename(name != query->end() ? name->second : "upload");
         if (name != query->end()) query->erase(name);
@@ -342,6 +332,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
             sink.refuse_unless_image(false);
         }
         if (sink.failure) co_return refuse(sink.failure->code, sink.failure->message);
+        for (auto& u : sink.uploads) co_await u->flush(svc.files);
     }
     // From here on the whole request has been read: the connection may be kept.
     if (!mp) {
@@ -358,7 +349,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
                                  "no image in the request: send it as a multipart field named 'file'");
     for (auto& u : sink.uploads) {
-        u->close();
+        co_await u->flush(svc.files);  // a file whose part ended the body
         if (u->failure()) co_return error_response(req, *u->failure());
         if (u->bytes() == 0)
             co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
@@ -388,27 +379,21 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
         jobs.push_back(std::move(j));
     }
 
-    // Durable before 202: upload files fsynced and renamed into place, then the rows committed.
-    auto committed = co_await offload(svc.blocking.get_executor(), [&]() -> result<void> {
-        for (std::size_t i = 0; i < jobs.size(); ++i) {
-            if (auto r = svc.files.commit_upload(sink.uploads[i]->path(), jobs[i].id); !r) return r;
-            sink.uploads[i]->set_committed();
-        }
-        return {};
-    });
+    // Durable before 202: upload files flushed and moved into place, then the rows committed.
     std::vector<std::string> ids;
-    for (const auto& j : jobs) ids.push_back(j.id);
+    std::vector<blob_store::upload*> blobs;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        ids.push_back(jobs[i].id);
+        blobs.push_back(sink.uploads[i]->blob());
+    }
+    auto committed = co_await svc.files.commit_uploads(std::move(blobs), ids);
+    if (!committed) co_return error_response(req, committed.error());
     // Uploads whose jobs were not made (or were made by an earlier request with the same key).
     auto remove_uploads = [&]() -> asio::awaitable<void> {
-        co_await offload(svc.blocking.get_executor(), [&] {
-            for (const auto& id : ids) svc.files.remove_job_files(id);
-            return 0;
-        });
+        for (const auto& id : ids)
+            if (auto r = co_await svc.files.remove_job(id); !r)
+                log::warn("upload of a refused request not removed", "job=" + id + " error=\"" + r.error().message + "\"");
     };
-    if (!committed) {
-        co_await remove_uploads();
-        co_return error_response(req, committed.error());
-    }
     auto accepted = co_await svc.jobs.accept(std::move(jobs), idempotency_key);
     if (!accepted) {
         if (is_store_failure(accepted.error().code))

@@ -1,16 +1,15 @@
 #include "quickthumb/jobs_service.hpp"
 
 #include "quickthumb/log.hpp"
-#include "quickthumb/offload.hpp"
-#include "quickthumb/storage.hpp"
+#include "quickthumb/blob_store.hpp"
 
 #include <boost/asio/post.hpp>
 
 namespace quickthumb {
 namespace asio = boost::asio;
 
-jobs_service::jobs_service(asio::thread_pool& blocking, job_store& db, storage& files)
-    : blocking_(blocking), db_(db), files_(files), strand_(asio::make_strand(blocking.get_executor())) {
+jobs_service::jobs_service(asio::thread_pool& blocking, job_store& db, blob_store& files)
+    : db_(db), files_(files), strand_(asio::make_strand(blocking.get_executor())) {
     db_.set_commit_listener([this](job_change c) { committed(std::move(c)); });
 }
 
@@ -18,18 +17,19 @@ jobs_service::~jobs_service() { db_.set_commit_listener(nullptr); }
 
 void jobs_service::subscribe(subscriber s) { subscribers_.push_back(std::move(s)); }
 
-job_store::recovery jobs_service::recover_interrupted() {
+asio::awaitable<job_store::recovery> jobs_service::recover_interrupted() {
     auto r = db_.recover_interrupted();
     if (r.requeued > 0) log::info("recovered interrupted jobs", "count=" + std::to_string(r.requeued));
-    for (const auto& id : r.failed_ids) {
-        log::warn("job failed: interrupted during every attempt", "job=" + id);
-        files_.remove_thumbs(id);
-    }
+    for (const auto& id : r.failed_ids) log::warn("job failed: interrupted during every attempt", "job=" + id);
     // What an interrupted attempt wrote (whole outputs, or a temp file a kill left mid-write)
     // belongs to no recorded attempt: the next one writes everything again.
-    for (const auto& id : r.requeued_ids) files_.remove_thumbs(id);
-    waiting_ = db_.count(job_state::queued);
-    return r;
+    for (const auto* ids : {&r.failed_ids, &r.requeued_ids})
+        for (const auto& id : *ids)
+            if (auto gone = co_await files_.remove_thumbs(id); !gone)
+                log::warn("thumbnails of an interrupted job not removed",
+                          "job=" + id + " error=\"" + gone.error().message + "\"");
+    waiting_ = r.queued;
+    co_return r;
 }
 
 void jobs_service::committed(job_change c) {
@@ -71,8 +71,9 @@ asio::awaitable<result<jobs_service::accepted>> jobs_service::accept(std::vector
     if (!inserted) co_return inserted.error();
     if (!inserted->replayed) co_return accepted{false, std::move(inserted->inserted)};
     // The key's first request made these; they are answered as they are now.
-    auto seen = co_await offload(blocking_.get_executor(), [&] { return load_all(inserted->job_ids); });
-    co_return accepted{true, std::move(seen)};
+    auto seen = co_await db_.get_all(std::move(inserted->job_ids));
+    if (!seen) co_return seen.error();
+    co_return accepted{true, std::move(*seen)};
 }
 
 asio::awaitable<result<job>> jobs_service::cancel(std::string id) {
@@ -81,10 +82,8 @@ asio::awaitable<result<job>> jobs_service::cancel(std::string id) {
     if (c->previous != job_state::cancelled) {
         // Its thumbnails go; the upload stays until the retention sweep so that a retry can run.
         // (A running attempt removes what it writes after this once it sees the change.)
-        co_await offload(blocking_.get_executor(), [&] {
-            files_.remove_thumbs(id);
-            return 0;
-        });
+        if (auto r = co_await files_.remove_thumbs(id); !r)
+            log::warn("thumbnails of a cancelled job not removed", "job=" + id + " error=\"" + r.error().message + "\"");
     }
     co_return std::move(c->now);
 }
@@ -92,11 +91,13 @@ asio::awaitable<result<job>> jobs_service::cancel(std::string id) {
 asio::awaitable<result<job>> jobs_service::retry(std::string id) {
     // A failed or cancelled job keeps its upload until the retention sweep; without it there is
     // nothing to run.
-    const bool have_upload = co_await offload(blocking_.get_executor(), [&] { return files_.has_upload(id); });
-    if (!have_upload) {
-        auto found = co_await get(id);
-        if (!found) co_return error{errc::not_found, "no job with id '" + id + "'"};
-        if (found->state == job_state::failed || found->state == job_state::cancelled)
+    auto have_upload = co_await files_.has_upload(id);
+    if (!have_upload) co_return have_upload.error();
+    if (!*have_upload) {
+        auto found = co_await db_.get(id);
+        if (!found) co_return found.error();
+        if (!*found) co_return error{errc::not_found, "no job with id '" + id + "'"};
+        if ((*found)->state == job_state::failed || (*found)->state == job_state::cancelled)
             co_return error{errc::conflict, "job " + id + " cannot be retried: its uploaded image is no longer stored"};
     }
     auto c = co_await db_.retry(id);
@@ -125,49 +126,42 @@ asio::awaitable<result<job>> jobs_service::release(std::string id) { return db_.
 asio::awaitable<result<int>> jobs_service::expire(std::int64_t cutoff, std::int64_t now, int limit) {
     // Files first: a job whose files could not all go is still listed, and the next sweep tries
     // again; a row without files would be a job that cannot be served.
-    auto ids = co_await offload(blocking_.get_executor(), [&] {
-        auto found = db_.expired(cutoff, limit);
-        for (const auto& id : found) files_.remove_job_files(id);
-        return found;
-    });
-    co_return co_await db_.remove_expired(std::move(ids), cutoff, now);
+    auto ids = co_await db_.expired(cutoff, limit);
+    if (!ids) co_return ids.error();
+    std::vector<std::string> gone;
+    for (auto& id : *ids) {
+        if (auto r = co_await files_.remove_job(id); r)
+            gone.push_back(std::move(id));
+        else
+            log::warn("files of an expired job not removed", "job=" + id + " error=\"" + r.error().message + "\"");
+    }
+    co_return co_await db_.remove_expired(std::move(gone), cutoff, now);
 }
 
-std::vector<job> jobs_service::load_all(const std::vector<std::string>& ids) {
-    std::vector<job> out;
-    for (const auto& id : ids)
-        if (auto j = db_.get(id)) out.push_back(std::move(*j));
-    return out;
-}
-
-// The reads below are coroutines whose blocking part captures by reference: their arguments live
-// in the coroutine's frame. (GCC 12 frees a lambda's owning captures twice when offload moves it.)
-asio::awaitable<std::optional<std::vector<job>>> jobs_service::replay(std::string key) {
-    co_return co_await offload(blocking_.get_executor(), [&]() -> std::optional<std::vector<job>> {
-        auto ids = db_.idempotent_jobs(key, now_ms());
-        if (!ids) return std::nullopt;
-        return load_all(*ids);
-    });
+asio::awaitable<result<std::optional<std::vector<job>>>> jobs_service::replay(std::string key) {
+    auto ids = co_await db_.idempotent_jobs(std::move(key), now_ms());
+    if (!ids) co_return ids.error();
+    if (!*ids) co_return std::optional<std::vector<job>>{};
+    auto found = co_await db_.get_all(std::move(**ids));
+    if (!found) co_return found.error();
+    co_return std::optional<std::vector<job>>{std::move(*found)};
 }
 
 asio::awaitable<result<void>> jobs_service::store_ready() {
-    co_return co_await offload(blocking_.get_executor(), [this]() -> result<void> {
-        try {
-            db_.count(job_state::processing);
-            return {};
-        } catch (const std::exception& e) {
-            return error{errc::io_error, e.what()};
-        }
-    });
+    auto n = co_await db_.count(job_state::processing);
+    if (!n) co_return n.error();
+    co_return result<void>{};
 }
 
-asio::awaitable<std::optional<job>> jobs_service::get(std::string id) {
-    co_return co_await offload(blocking_.get_executor(), [&] { return db_.get(id); });
+asio::awaitable<result<std::optional<job>>> jobs_service::get(std::string id) { return db_.get(std::move(id)); }
+
+asio::awaitable<result<list_page>> jobs_service::list(std::optional<job_state> state, int limit,
+                                                      std::optional<std::int64_t> before) {
+    return db_.list(state, limit, before);
 }
 
-asio::awaitable<list_page> jobs_service::list(std::optional<job_state> state, int limit,
-                                              std::optional<std::int64_t> before) {
-    co_return co_await offload(blocking_.get_executor(), [&] { return db_.list(state, limit, before); });
+asio::awaitable<result<std::map<job_state, std::int64_t>>> jobs_service::count_by_state() {
+    return db_.count_by_state();
 }
 
 }  // namespace quickthumb

@@ -154,18 +154,15 @@ void metrics::observe_attempt(attempt_end end, double seconds) {
 
 void metrics::observe_queue_wait(double seconds) { impl_->wait.Observe(seconds); }
 
-std::string metrics::render() {
+std::string metrics::render(const std::map<job_state, std::int64_t>& jobs_by_state) {
     metrics_sources src;
     {
         std::lock_guard lk(impl_->sources_mutex);
         src = impl_->sources;
     }
-    if (src.jobs_by_state) {
-        const auto counts = src.jobs_by_state();
-        for (std::size_t i = 0; i < all_states.size(); ++i) {
-            auto it = counts.find(all_states[i]);
-            impl_->state_gauges[i]->Set(it == counts.end() ? 0.0 : static_cast<double>(it->second));
-        }
+    for (std::size_t i = 0; i < all_states.size(); ++i) {
+        auto it = jobs_by_state.find(all_states[i]);
+        impl_->state_gauges[i]->Set(it == jobs_by_state.end() ? 0.0 : static_cast<double>(it->second));
     }
     if (src.backlog) impl_->backlog.Set(static_cast<double>(src.backlog()));
     if (src.workers_busy) impl_->workers_busy.Set(src.workers_busy());

@@ -52,9 +52,19 @@ asio::awaitable<void> job_queue::feed() {
         pending_ = false;
         const auto now = now_ms();
         // Enough rows to find `capacity_` that are not already handed out.
-        auto batch = db_.due(now, static_cast<int>(capacity_ + handed_.size()));
+        auto batch = co_await db_.due(now, static_cast<int>(capacity_ + handed_.size()));
+        if (closed_) co_return;
+        if (!batch) {
+            // The store failed a read (a failing disk): look again in a second, or on a notify.
+            log::warn("feeder could not read the queue", "error=\"" + batch.error().message + "\"");
+            if (!pending_) {
+                wake_.expires_after(std::chrono::seconds(1));
+                co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
+            continue;
+        }
         bool sent = false;
-        for (auto& id : batch) {
+        for (auto& id : *batch) {
             if (handed_.contains(id)) continue;
             handed_.insert(id);
             auto [ec] = co_await channel_.async_send(boost::system::error_code{}, std::move(id),
@@ -64,9 +74,13 @@ asio::awaitable<void> job_queue::feed() {
         }
         if (!sent && !pending_) {
             // Nothing new: sleep until a notify, or until the next retry is due.
-            const auto next = db_.next_due_after(now);
-            if (next)
-                wake_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(*next - now_ms(), 1)));
+            const auto next = co_await db_.next_due_after(now);
+            // A notify or a close that landed during the read must not be slept through.
+            if (pending_ || closed_) continue;
+            if (!next)
+                wake_.expires_after(std::chrono::seconds(1));  // a failed read: look again soon
+            else if (*next)
+                wake_.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(**next - now_ms(), 1)));
             else
                 wake_.expires_at(asio::steady_timer::time_point::max());
             co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -35,7 +35,6 @@
 #include "quickthumb/redis_mirror.hpp"
 
 #include "quickthumb/log.hpp"
-#include "quickthumb/offload.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -130,10 +129,8 @@ std::int64_t to_int64(const std::string& s) {
 
 }  // namespace
 
-redis_mirror::redis_mirror(asio::io_context& io, asio::thread_pool& blocking, job_store& db, redis_url url,
-                           redis_mirror_options opts)
-    : blocking_(blocking),
-      db_(db),
+redis_mirror::redis_mirror(asio::io_context& io, job_store& db, redis_url url, redis_mirror_options opts)
+    : db_(db),
       opts_(opts),
       display_url_(to_display_string(url)),
       strand_(asio::make_strand(io)),
@@ -409,18 +406,16 @@ asio::awaitable<result<void>> redis_mirror::reconcile() {
 
     // Waiting or running jobs at or below the cursor that have no entry now: add them again.
     // (Above the cursor, catch_up adds everything anyway.)
-    const auto meta_cursor = co_await offload(blocking_.get_executor(), [this] {
-        return to_int64(db_.get_meta(cursor_meta_key).value_or("0"));
-    });
-    const auto cursor = std::max(meta_cursor, added_up_to_);
+    auto meta_cursor = co_await db_.get_meta(cursor_meta_key);
+    if (!meta_cursor) co_return meta_cursor.error();
+    const auto cursor = std::max(to_int64(meta_cursor->value_or("0")), added_up_to_);
     std::int64_t after = 0;
     for (int page = 0; page < max_pages && !stopping_; ++page) {
         const auto batch = static_cast<int>(opts_.batch);
-        auto rows = co_await offload(blocking_.get_executor(), [&] {
-            std::vector<job_row> out;
-            for (auto& r : db_.waiting_between(after, cursor, batch)) out.push_back(job_row{r.seq, std::move(r.id), false});
-            return out;
-        });
+        auto refs = co_await db_.waiting_between(after, cursor, batch);
+        if (!refs) co_return refs.error();
+        std::vector<job_row> rows;
+        for (auto& r : *refs) rows.push_back(job_row{r.seq, std::move(r.id), false});
         if (rows.empty()) break;
         after = rows.back().seq;
         const bool last_page = rows.size() < opts_.batch;
@@ -435,12 +430,13 @@ asio::awaitable<result<void>> redis_mirror::catch_up() {
     while (!stopping_) {
         // From the cursor (another instance on this data directory may have moved it further),
         // or from what this one added when the cursor's write is still on its way.
-        auto rows = co_await offload(blocking_.get_executor(), [&] {
-            const auto from = std::max(to_int64(db_.get_meta(cursor_meta_key).value_or("0")), added_up_to_);
-            std::vector<job_row> out;
-            for (auto& r : db_.jobs_after(from, batch)) out.push_back(job_row{r.seq, std::move(r.id), is_final(r.state)});
-            return out;
-        });
+        auto meta_cursor = co_await db_.get_meta(cursor_meta_key);
+        if (!meta_cursor) co_return meta_cursor.error();
+        const auto from = std::max(to_int64(meta_cursor->value_or("0")), added_up_to_);
+        auto refs = co_await db_.jobs_after(from, batch);
+        if (!refs) co_return refs.error();
+        std::vector<job_row> rows;
+        for (auto& r : *refs) rows.push_back(job_row{r.seq, std::move(r.id), is_final(r.state)});
         if (rows.empty()) break;
         const bool last_page = rows.size() < opts_.batch;
         const auto last = rows.back().seq;
@@ -535,9 +531,9 @@ asio::awaitable<result<void>> redis_mirror::resolve(entry_list entries) {
     std::vector<std::string> ids;
     for (const auto& e : entries)
         if (!e.job.empty()) ids.push_back(e.job);
-    auto states = co_await offload(blocking_.get_executor(), [&] {
-        return db_.states_of(ids);
-    });
+    auto found = co_await db_.states_of(std::move(ids));
+    if (!found) co_return found.error();
+    const auto& states = *found;
 
     std::vector<std::string> acks;
     std::size_t unknown = 0;

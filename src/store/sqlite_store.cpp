@@ -1,5 +1,7 @@
 #include "sqlite_store.hpp"
 
+#include "quickthumb/log.hpp"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 #include <boost/json.hpp>
@@ -193,14 +195,35 @@ std::optional<error> check_transition(SQLite::Database& db, const std::string& i
 
 }  // namespace
 
-error store_failure(const std::exception& e) {
+error store_failure(const std::exception& e, bool reading) {
     if (const auto* se = dynamic_cast<const SQLite::Exception*>(&e)) {
         if (se->getErrorCode() == SQLITE_FULL)
             return error{errc::storage_full, "the disk is full: the job could not be saved"};
         if (se->getErrorCode() == SQLITE_READONLY)
             return error{errc::storage_readonly, "the data directory is read-only: the job could not be saved"};
     }
-    return error{errc::io_error, "the job could not be saved"};
+    // The client hears only that it failed; the reason (SQLite's or ours) is for the operator.
+    log::warn(reading ? "job store read failed" : "job store write failed", std::string("error=\"") + e.what() + "\"");
+    return error{errc::io_error, reading ? "the job store could not be read" : "the job could not be saved"};
+}
+
+template <class T, class F>
+boost::asio::awaitable<result<T>> sqlite_store::read(F fn) {
+    std::optional<T> value;
+    std::optional<error> failed;
+    try {
+        value.emplace(co_await boost::asio::co_spawn(
+            reader_,
+            [&]() -> boost::asio::awaitable<T> {
+                std::lock_guard lk(reader_mutex_);
+                co_return fn(*reader_db_, reader_statements_.get());
+            },
+            boost::asio::use_awaitable));
+    } catch (const std::exception& e) {
+        failed = store_failure(e, true);  // (no co_return inside a handler: GCC 12 miscompiles it)
+    }
+    if (failed) co_return std::move(*failed);
+    co_return std::move(*value);
 }
 
 sqlite_store::sqlite_store(const std::filesystem::path& db_path) : path_(db_path) {
@@ -370,7 +393,7 @@ void insert_rows(SQLite::Database& db, std::vector<job>& jobs, std::vector<job_c
         ins->exec();
         ins->reset();
         j.seq = db.getLastInsertRowid();
-        changes.push_back(job_change{std::nullopt, j});
+        changes.push_back(job_change{std::nullopt, j, true, std::nullopt});
     }
 }
 
@@ -454,7 +477,7 @@ boost::asio::awaitable<result<job_change>> sqlite_store::cancel(std::string id) 
                                                                std::vector<job_change>& changes) -> result<job_change> {
         auto j = load(db, id);
         if (!j) return error{errc::not_found, "no job with id '" + id + "'"};
-        job_change c{j->state, *j};
+        job_change c{j->state, *j, true, std::nullopt};
         if (j->state == job_state::cancelled) return c;
         if (j->state == job_state::succeeded || j->state == job_state::failed)
             return error{errc::conflict, "job " + id + " has already " + std::string(to_string(j->state)) +
@@ -480,7 +503,7 @@ boost::asio::awaitable<result<job_change>> sqlite_store::retry(std::string id) {
         if (j->state != job_state::failed && j->state != job_state::cancelled)
             return error{errc::conflict, "job " + id + " is " + std::string(to_string(j->state)) +
                                              "; only failed or cancelled jobs can be retried"};
-        job_change c{j->state, *j};
+        job_change c{j->state, *j, true, std::nullopt};
         {
             stmt up(db,
                     "UPDATE jobs SET state='queued', progress=0, attempts=0, run_after=0, updated_at=?, "
@@ -621,15 +644,19 @@ sqlite_store::recovery sqlite_store::recover_interrupted() {
     up.bind(1, now);
     r.requeued = up.exec();
     tx.commit();
+    SQLite::Statement queued(db, "SELECT count(*) FROM jobs WHERE state='queued'");
+    queued.executeStep();
+    r.queued = queued.getColumn(0).getInt64();
     return r;
 }
 
-std::optional<std::string> sqlite_store::get_meta(const std::string& key) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT value FROM meta WHERE key=?");
-    q->bind(1, key);
-    if (!q->executeStep()) return std::nullopt;
-    return q->getColumn(0).getString();
+boost::asio::awaitable<result<std::optional<std::string>>> sqlite_store::get_meta(std::string key) {
+    co_return co_await read<std::optional<std::string>>([&](SQLite::Database& db, statements* cache) -> std::optional<std::string> {
+        stmt q(cache, db, "SELECT value FROM meta WHERE key=?");
+        q->bind(1, key);
+        if (!q->executeStep()) return std::nullopt;
+        return q->getColumn(0).getString();
+    });
 }
 
 boost::asio::awaitable<result<std::string>> sqlite_store::put_meta_once(std::string key, std::string value) {
@@ -681,134 +708,170 @@ std::vector<job_store::job_ref> refs_of(SQLite::Statement& q) {
 
 }  // namespace
 
-std::vector<sqlite_store::job_ref> sqlite_store::jobs_after(std::int64_t after, int limit) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT seq, id, state FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?");
-    q->bind(1, after);
-    q->bind(2, limit);
-    return refs_of(*q);
+// The reads: each body runs on the reader thread (read()); they capture by reference, their
+// arguments living in the coroutine's frame.
+boost::asio::awaitable<result<std::vector<sqlite_store::job_ref>>> sqlite_store::jobs_after(std::int64_t after, int limit) {
+    co_return co_await read<std::vector<job_ref>>([&](SQLite::Database& db, statements* cache) {
+        stmt q(cache, db, "SELECT seq, id, state FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?");
+        q->bind(1, after);
+        q->bind(2, limit);
+        return refs_of(*q);
+    });
 }
 
-std::vector<sqlite_store::job_ref> sqlite_store::waiting_between(std::int64_t after, std::int64_t up_to, int limit) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_,
-           "SELECT seq, id, state FROM jobs WHERE seq > ? AND seq <= ? AND state IN ('queued', 'processing') "
-           "ORDER BY seq LIMIT ?");
-    q->bind(1, after);
-    q->bind(2, up_to);
-    q->bind(3, limit);
-    return refs_of(*q);
+boost::asio::awaitable<result<std::vector<sqlite_store::job_ref>>> sqlite_store::waiting_between(std::int64_t after,
+                                                                                             std::int64_t up_to, int limit) {
+    co_return co_await read<std::vector<job_ref>>([&](SQLite::Database& db, statements* cache) {
+        stmt q(cache, db,
+               "SELECT seq, id, state FROM jobs WHERE seq > ? AND seq <= ? AND state IN ('queued', 'processing') "
+               "ORDER BY seq LIMIT ?");
+        q->bind(1, after);
+        q->bind(2, up_to);
+        q->bind(3, limit);
+        return refs_of(*q);
+    });
 }
 
-std::unordered_map<std::string, job_state> sqlite_store::states_of(const std::vector<std::string>& ids) {
-    std::lock_guard lk(reader_mutex_);
-    std::unordered_map<std::string, job_state> out;
-    constexpr std::size_t chunk = 200;  // bound the parameters of one statement
-    for (std::size_t i = 0; i < ids.size(); i += chunk) {
-        const std::size_t n = std::min(chunk, ids.size() - i);
-        std::string sql = "SELECT id, state FROM jobs WHERE id IN (?";
-        for (std::size_t k = 1; k < n; ++k) sql += ",?";
-        sql += ")";
-        SQLite::Statement q(*reader_db_, sql);
-        for (std::size_t k = 0; k < n; ++k) q.bind(static_cast<int>(k + 1), ids[i + k]);
-        while (q.executeStep())
-            out.emplace(q.getColumn(0).getString(), parse_job_state(q.getColumn(1).getString()).value_or(job_state::queued));
-    }
-    return out;
+boost::asio::awaitable<result<std::unordered_map<std::string, job_state>>> sqlite_store::states_of(
+    std::vector<std::string> ids) {
+    using states = std::unordered_map<std::string, job_state>;
+    co_return co_await read<states>([&](SQLite::Database& db, statements*) {
+        states out;
+        constexpr std::size_t chunk = 200;  // bound the parameters of one statement
+        for (std::size_t i = 0; i < ids.size(); i += chunk) {
+            const std::size_t n = std::min(chunk, ids.size() - i);
+            std::string sql = "SELECT id, state FROM jobs WHERE id IN (?";
+            for (std::size_t k = 1; k < n; ++k) sql += ",?";
+            sql += ")";
+            SQLite::Statement q(db, sql);
+            for (std::size_t k = 0; k < n; ++k) q.bind(static_cast<int>(k + 1), ids[i + k]);
+            while (q.executeStep())
+                out.emplace(q.getColumn(0).getString(),
+                            parse_job_state(q.getColumn(1).getString()).value_or(job_state::queued));
+        }
+        return out;
+    });
 }
 
-std::optional<job> sqlite_store::get(const std::string& id) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT " QT_JOB_COLUMNS " FROM jobs WHERE id=?");
+namespace {
+
+std::optional<job> load_by_id(SQLite::Database& db, sqlite_store::statements* cache, const std::string& id) {
+    stmt q(cache, db, "SELECT " QT_JOB_COLUMNS " FROM jobs WHERE id=?");
     q->bind(1, id);
     if (!q->executeStep()) return std::nullopt;
     return row_to_job(*q);
 }
 
-list_page sqlite_store::list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before) {
-    std::lock_guard lk(reader_mutex_);
-    std::string sql = std::string("SELECT ") + job_columns + " FROM jobs WHERE seq < ?";
-    if (state) sql += " AND state = ?";
-    sql += " ORDER BY seq DESC LIMIT ?";
-    SQLite::Statement q(*reader_db_, sql);
-    int i = 1;
-    q.bind(i++, before.value_or(std::numeric_limits<std::int64_t>::max()));
-    if (state) q.bind(i++, std::string(to_string(*state)));
-    q.bind(i++, limit + 1);  // one more tells whether there is a next page
-    list_page page;
-    while (q.executeStep()) page.jobs.push_back(row_to_job(q));
-    if (static_cast<int>(page.jobs.size()) > limit) {
-        page.jobs.pop_back();
-        page.next_cursor = page.jobs.back().seq;
-    }
-    return page;
+}  // namespace
+
+boost::asio::awaitable<result<std::optional<job>>> sqlite_store::get(std::string id) {
+    co_return co_await read<std::optional<job>>(
+        [&](SQLite::Database& db, statements* cache) { return load_by_id(db, cache, id); });
 }
 
-std::vector<std::string> sqlite_store::due(std::int64_t now, int limit) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT id FROM jobs WHERE state='queued' AND run_after <= ? ORDER BY seq LIMIT ?");
-    q->bind(1, now);
-    q->bind(2, limit);
+boost::asio::awaitable<result<std::vector<job>>> sqlite_store::get_all(std::vector<std::string> ids) {
+    co_return co_await read<std::vector<job>>([&](SQLite::Database& db, statements* cache) {
+        std::vector<job> out;
+        for (const auto& id : ids)
+            if (auto j = load_by_id(db, cache, id)) out.push_back(std::move(*j));
+        return out;
+    });
+}
+
+boost::asio::awaitable<result<list_page>> sqlite_store::list(std::optional<job_state> state, int limit,
+                                                             std::optional<std::int64_t> before) {
+    co_return co_await read<list_page>([&](SQLite::Database& db, statements*) {
+        std::string sql = std::string("SELECT ") + job_columns + " FROM jobs WHERE seq < ?";
+        if (state) sql += " AND state = ?";
+        sql += " ORDER BY seq DESC LIMIT ?";
+        SQLite::Statement q(db, sql);
+        int i = 1;
+        q.bind(i++, before.value_or(std::numeric_limits<std::int64_t>::max()));
+        if (state) q.bind(i++, std::string(to_string(*state)));
+        q.bind(i++, limit + 1);  // one more tells whether there is a next page
+        list_page page;
+        while (q.executeStep()) page.jobs.push_back(row_to_job(q));
+        if (static_cast<int>(page.jobs.size()) > limit) {
+            page.jobs.pop_back();
+            page.next_cursor = page.jobs.back().seq;
+        }
+        return page;
+    });
+}
+
+namespace {
+
+std::vector<std::string> ids_of(SQLite::Statement& q) {
     std::vector<std::string> out;
-    while (q->executeStep()) out.push_back(q->getColumn(0).getString());
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
     return out;
 }
 
-std::optional<std::int64_t> sqlite_store::next_due_after(std::int64_t now) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT min(run_after) FROM jobs WHERE state='queued' AND run_after > ?");
-    q->bind(1, now);
-    if (!q->executeStep() || q->getColumn(0).isNull()) return std::nullopt;
-    return q->getColumn(0).getInt64();
+}  // namespace
+
+boost::asio::awaitable<result<std::vector<std::string>>> sqlite_store::due(std::int64_t now, int limit) {
+    co_return co_await read<std::vector<std::string>>([&](SQLite::Database& db, statements* cache) {
+        stmt q(cache, db, "SELECT id FROM jobs WHERE state='queued' AND run_after <= ? ORDER BY seq LIMIT ?");
+        q->bind(1, now);
+        q->bind(2, limit);
+        return ids_of(*q);
+    });
 }
 
-std::vector<std::string> sqlite_store::expired(std::int64_t cutoff, int limit) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT id FROM jobs WHERE state NOT IN ('queued', 'processing') AND updated_at < ? "
-                        "ORDER BY updated_at LIMIT ?");
-    q->bind(1, cutoff);
-    q->bind(2, limit);
-    std::vector<std::string> out;
-    while (q->executeStep()) out.push_back(q->getColumn(0).getString());
-    return out;
+boost::asio::awaitable<result<std::optional<std::int64_t>>> sqlite_store::next_due_after(std::int64_t now) {
+    co_return co_await read<std::optional<std::int64_t>>(
+        [&](SQLite::Database& db, statements* cache) -> std::optional<std::int64_t> {
+            stmt q(cache, db, "SELECT min(run_after) FROM jobs WHERE state='queued' AND run_after > ?");
+            q->bind(1, now);
+            if (!q->executeStep() || q->getColumn(0).isNull()) return std::nullopt;
+            return q->getColumn(0).getInt64();
+        });
 }
 
-std::optional<std::vector<std::string>> sqlite_store::idempotent_jobs(const std::string& key, std::int64_t now) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT job_ids FROM idempotency WHERE key=? AND created_at > ?");
-    q->bind(1, key);
-    q->bind(2, now - idempotency_window_ms);
-    if (!q->executeStep()) return std::nullopt;
-    return ids_from_json(q->getColumn(0).getString());
+boost::asio::awaitable<result<std::vector<std::string>>> sqlite_store::expired(std::int64_t cutoff, int limit) {
+    co_return co_await read<std::vector<std::string>>([&](SQLite::Database& db, statements* cache) {
+        stmt q(cache, db,
+               "SELECT id FROM jobs WHERE state NOT IN ('queued', 'processing') AND updated_at < ? "
+               "ORDER BY updated_at LIMIT ?");
+        q->bind(1, cutoff);
+        q->bind(2, limit);
+        return ids_of(*q);
+    });
 }
 
-std::vector<std::pair<std::int64_t, std::string>> sqlite_store::queued_after(std::int64_t after, int limit) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT seq, id FROM jobs WHERE state='queued' AND seq > ? ORDER BY seq LIMIT ?");
-    q->bind(1, after);
-    q->bind(2, limit);
-    std::vector<std::pair<std::int64_t, std::string>> out;
-    while (q->executeStep()) out.emplace_back(q->getColumn(0).getInt64(), q->getColumn(1).getString());
-    return out;
+boost::asio::awaitable<result<std::optional<std::vector<std::string>>>> sqlite_store::idempotent_jobs(std::string key,
+                                                                                                    std::int64_t now) {
+    co_return co_await read<std::optional<std::vector<std::string>>>(
+        [&](SQLite::Database& db, statements* cache) -> std::optional<std::vector<std::string>> {
+            stmt q(cache, db, "SELECT job_ids FROM idempotency WHERE key=? AND created_at > ?");
+            q->bind(1, key);
+            q->bind(2, now - idempotency_window_ms);
+            if (!q->executeStep()) return std::nullopt;
+            return ids_from_json(q->getColumn(0).getString());
+        });
 }
 
-std::map<job_state, std::int64_t> sqlite_store::count_by_state() {
-    std::lock_guard lk(reader_mutex_);
-    std::map<job_state, std::int64_t> out;
-    for (auto s : {job_state::queued, job_state::processing, job_state::succeeded, job_state::failed, job_state::cancelled})
-        out[s] = 0;
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT state, count(*) FROM jobs GROUP BY state");
-    while (q->executeStep())
-        if (auto s = parse_job_state(q->getColumn(0).getString())) out[*s] = q->getColumn(1).getInt64();
-    return out;
+boost::asio::awaitable<result<std::map<job_state, std::int64_t>>> sqlite_store::count_by_state() {
+    using counts = std::map<job_state, std::int64_t>;
+    co_return co_await read<counts>([&](SQLite::Database& db, statements* cache) {
+        counts out;
+        for (auto s : {job_state::queued, job_state::processing, job_state::succeeded, job_state::failed,
+                       job_state::cancelled})
+            out[s] = 0;
+        stmt q(cache, db, "SELECT state, count(*) FROM jobs GROUP BY state");
+        while (q->executeStep())
+            if (auto s = parse_job_state(q->getColumn(0).getString())) out[*s] = q->getColumn(1).getInt64();
+        return out;
+    });
 }
 
-std::int64_t sqlite_store::count(job_state state) {
-    std::lock_guard lk(reader_mutex_);
-    stmt q(reader_statements_.get(), *reader_db_, "SELECT count(*) FROM jobs WHERE state=?");
-    q->bind(1, std::string(to_string(state)));
-    q->executeStep();
-    return q->getColumn(0).getInt64();
+boost::asio::awaitable<result<std::int64_t>> sqlite_store::count(job_state state) {
+    co_return co_await read<std::int64_t>([&](SQLite::Database& db, statements* cache) {
+        stmt q(cache, db, "SELECT count(*) FROM jobs WHERE state=?");
+        q->bind(1, std::string(to_string(state)));
+        q->executeStep();
+        return q->getColumn(0).getInt64();
+    });
 }
 
 std::unique_ptr<job_store> open_sqlite_store(const std::filesystem::path& db_path) {

@@ -4,16 +4,18 @@
 // transaction is running goes into the next one, so a burst of uploads costs one fsync, not one each. A write's completion is
 // delivered only after its transaction is durable.
 //
-// Reads are blocking (microseconds on an index) and must be called from a thread pool, never from
-// the network thread.
+// Reads run on the store's reader thread, one read connection, and resume the caller on its own
+// executor: no caller blocks or offloads.
 #include "quickthumb/job_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -35,9 +37,10 @@ class Database;
 
 namespace quickthumb {
 
-// What a failed store write means to a client: storage_full when SQLite found the disk full (the
-// upload gets 507 and the service recovers when space returns), io_error otherwise.
-error store_failure(const std::exception& e);
+// What a failed store operation means to a client: storage_full when SQLite found the disk full
+// (the upload gets 507 and the service recovers when space returns), storage_readonly, io_error
+// otherwise (the reason is logged, not told).
+error store_failure(const std::exception& e, bool reading = false);
 
 
 class sqlite_store final : public job_store {
@@ -53,7 +56,8 @@ public:
     void set_commit_listener(commit_listener listener) override;
     boost::asio::awaitable<result<std::vector<job>>> insert(std::vector<job> jobs) override;
     boost::asio::awaitable<result<insert_outcome>> insert_once(std::vector<job> jobs, std::string key) override;
-    std::optional<std::vector<std::string>> idempotent_jobs(const std::string& key, std::int64_t now) override;
+    boost::asio::awaitable<result<std::optional<std::vector<std::string>>>> idempotent_jobs(std::string key,
+                                                                                          std::int64_t now) override;
     boost::asio::awaitable<result<job>> start(std::string id) override;
     boost::asio::awaitable<result<void>> set_progress(std::string id, int progress) override;
     boost::asio::awaitable<result<job>> succeed(std::string id, job_source src, std::vector<job_output> outputs,
@@ -65,23 +69,26 @@ public:
     boost::asio::awaitable<result<job>> release(std::string id) override;
     boost::asio::awaitable<result<job_change>> cancel(std::string id) override;
     boost::asio::awaitable<result<job_change>> retry(std::string id) override;
-    std::vector<std::string> expired(std::int64_t cutoff, int limit) override;
+    boost::asio::awaitable<result<std::vector<std::string>>> expired(std::int64_t cutoff, int limit) override;
     boost::asio::awaitable<result<int>> remove_expired(std::vector<std::string> ids, std::int64_t cutoff, std::int64_t now) override;
     recovery recover_interrupted() override;
-    std::optional<job> get(const std::string& id) override;
-    list_page list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before) override;
-    std::vector<std::pair<std::int64_t, std::string>> queued_after(std::int64_t after, int limit) override;
-    std::vector<std::string> due(std::int64_t now, int limit) override;
-    std::optional<std::int64_t> next_due_after(std::int64_t now) override;
-    std::int64_t count(job_state state) override;
-    std::map<job_state, std::int64_t> count_by_state() override;
-    std::optional<std::string> get_meta(const std::string& key) override;
+    boost::asio::awaitable<result<std::optional<job>>> get(std::string id) override;
+    boost::asio::awaitable<result<std::vector<job>>> get_all(std::vector<std::string> ids) override;
+    boost::asio::awaitable<result<list_page>> list(std::optional<job_state> state, int limit,
+                                                   std::optional<std::int64_t> before) override;
+    boost::asio::awaitable<result<std::vector<std::string>>> due(std::int64_t now, int limit) override;
+    boost::asio::awaitable<result<std::optional<std::int64_t>>> next_due_after(std::int64_t now) override;
+    boost::asio::awaitable<result<std::int64_t>> count(job_state state) override;
+    boost::asio::awaitable<result<std::map<job_state, std::int64_t>>> count_by_state() override;
+    boost::asio::awaitable<result<std::optional<std::string>>> get_meta(std::string key) override;
     boost::asio::awaitable<result<std::string>> put_meta_once(std::string key, std::string value) override;
     boost::asio::awaitable<result<void>> put_newest_seq_once(std::string key) override;
     boost::asio::awaitable<result<void>> raise_meta(std::string key, std::int64_t value) override;
-    std::vector<job_ref> jobs_after(std::int64_t after, int limit) override;
-    std::vector<job_ref> waiting_between(std::int64_t after, std::int64_t up_to, int limit) override;
-    std::unordered_map<std::string, job_state> states_of(const std::vector<std::string>& ids) override;
+    boost::asio::awaitable<result<std::vector<job_ref>>> jobs_after(std::int64_t after, int limit) override;
+    boost::asio::awaitable<result<std::vector<job_ref>>> waiting_between(std::int64_t after, std::int64_t up_to,
+                                                                         int limit) override;
+    boost::asio::awaitable<result<std::unordered_map<std::string, job_state>>> states_of(
+        std::vector<std::string> ids) override;
     std::uint64_t commits() const noexcept override { return commits_.load(); }
 
     // Internal: the prepared statements kept for one connection (sqlite_store.cpp).
@@ -107,6 +114,11 @@ private:
     // transaction then rolled back and nothing of it kept.
     bool run_batch(std::vector<pending>& batch, std::vector<std::exception_ptr>& outcomes, bool savepoints);
     void migrate(SQLite::Database& db);
+    // Runs fn(db, statements) on the reader thread with the read connection, resuming the caller
+    // on its own executor; a SQLite failure becomes the result's error. `fn` must capture only by
+    // reference (GCC 12 frees a moved lambda's owning captures twice inside coroutines).
+    template <class T, class F>
+    boost::asio::awaitable<result<T>> read(F fn);
 
     std::filesystem::path path_;
     std::unique_ptr<SQLite::Database> writer_db_;
@@ -114,6 +126,7 @@ private:
     std::mutex reader_mutex_;
     // Prepared statements kept on the read connection (under reader_mutex_; before it closes).
     std::unique_ptr<statements> reader_statements_;
+    boost::asio::thread_pool reader_{1};
 
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;

@@ -20,7 +20,7 @@ std::string output_name(int width, int height, output_format fmt) {
     return "thumb_" + std::to_string(width) + "x" + std::to_string(height) + "." + std::string(extension(fmt));
 }
 
-worker_pool::worker_pool(asio::thread_pool& pool, job_queue& queue, jobs_service& jobs, storage& files,
+worker_pool::worker_pool(asio::thread_pool& pool, job_queue& queue, jobs_service& jobs, blob_store& files,
                          worker_options opts)
     : pool_(pool), queue_(queue), jobs_(jobs), files_(files), opts_(opts) {}
 
@@ -42,7 +42,10 @@ void worker_pool::abort_all() noexcept {
     if (opts_.budget) opts_.budget->cancel_all();
 }
 
-void worker_pool::remove_outputs(const std::string& id) const { files_.remove_thumbs(id); }
+asio::awaitable<void> worker_pool::remove_outputs(const std::string& id) {
+    if (auto r = co_await files_.remove_thumbs(id); !r)
+        log::warn("thumbnails not removed", "job=" + id + " error=\"" + r.error().message + "\"");
+}
 
 void worker_pool::start(std::function<void()> on_all_stopped) {
     on_all_stopped_ = std::move(on_all_stopped);
@@ -93,22 +96,22 @@ image::thumbnails_request request_for(const job_params& p, std::int64_t max_pixe
 
 }  // namespace
 
-result<worker_pool::prepared_job> worker_pool::prepare(const job& j, job_outcome& out) const {
+asio::awaitable<result<worker_pool::prepared_job>> worker_pool::prepare(const job& j, job_outcome& out) const {
     out.source = j.source;
-    auto data = mapped_file::open(files_.upload_path(j.id));  // page cache, no copy: uploads never change
-    if (!data) return data.error();
+    auto data = co_await files_.read_upload(j.id);
+    if (!data) co_return data.error();
     prepared_job p{std::move(*data), {}, request_for(j.params, opts_.max_pixels), 0};
     auto header = image::read_header(p.data.bytes());
-    if (!header) return header.error();
+    if (!header) co_return header.error();
     p.header = *header;
     // A failed job still shows what it was.
     out.source.format = std::string(image::to_string(header->fmt));
     out.source.width = header->width;
     out.source.height = header->height;
     auto memory = image::estimate_memory(p.data.bytes(), p.header, p.request);
-    if (!memory) return memory.error();
+    if (!memory) co_return memory.error();
     p.memory = *memory;
-    return p;
+    co_return p;
 }
 
 asio::awaitable<std::optional<error>> worker_pool::reserve_memory(const prepared_job& p, job_control& ctl,
@@ -126,34 +129,40 @@ asio::awaitable<std::optional<error>> worker_pool::reserve_memory(const prepared
     co_return std::nullopt;
 }
 
-job_outcome worker_pool::run_job(const job& j, job_control& ctl, prepared_job& p, job_outcome out) const {
+bool worker_pool::keep_going(const job& j, job_control& ctl, int percent) const {
+    const int before = ctl.progress.load(std::memory_order_relaxed);
+    if (percent > before) {
+        ctl.progress = percent;
+        // Watchers get a step every 20 points, not one per safe point.
+        if (percent / 20 > before / 20 && percent < 100) jobs_.progress(j, percent);
+    }
+    return !ctl.cancelled.load(std::memory_order_relaxed) && !aborting_.load(std::memory_order_relaxed) &&
+           std::chrono::steady_clock::now() < ctl.deadline;
+}
+
+std::vector<image::output> worker_pool::run_job(const job& j, job_control& ctl, prepared_job& p,
+                                                job_outcome& out) const {
     // The safe points: between JPEG scanline batches, after the decode, after each output.
-    auto keep_going = [&](int percent) {
-        const int before = ctl.progress.load(std::memory_order_relaxed);
-        if (percent > before) {
-            ctl.progress = percent;
-            // Watchers get a step every 20 points, not one per safe point.
-            if (percent / 20 > before / 20 && percent < 100) jobs_.progress(j, percent);
-        }
-        return !ctl.cancelled.load(std::memory_order_relaxed) && !aborting_.load(std::memory_order_relaxed) &&
-               std::chrono::steady_clock::now() < ctl.deadline;
-    };
-    // One decode for every size.
     auto req = p.request;
-    req.checkpoint = keep_going;
+    req.checkpoint = [&](int percent) { return keep_going(j, ctl, percent); };
     auto thumbs = image::make_thumbnails(p.data.bytes(), req, p.header);
+    p.data = stored_bytes{};
     if (!thumbs) {
         out.failure = thumbs.error();
-        return out;
+        return {};
     }
-    p.data = mapped_file{};
     out.source.format = std::string(image::to_string(thumbs->source.fmt));
     out.source.width = thumbs->source.width;
     out.source.height = thumbs->source.height;
+    return std::move(thumbs->outputs);
+}
 
+asio::awaitable<void> worker_pool::store_outputs(const job& j, job_control& ctl, std::vector<image::output> thumbs,
+                                                 job_outcome& out) {
     // Different boxes can give the same output (a small source is never enlarged past its own
     // size): same dimensions and format mean the same bytes, so each is written and listed once.
-    for (auto& t : thumbs->outputs) {
+    std::optional<error> failed;
+    for (auto& t : thumbs) {
         job_output o;
         o.name = output_name(t.width, t.height, j.params.format);
         if (std::any_of(out.outputs.begin(), out.outputs.end(), [&](const job_output& w) { return w.name == o.name; }))
@@ -161,24 +170,26 @@ job_outcome worker_pool::run_job(const job& j, job_control& ctl, prepared_job& p
         o.width = t.width;
         o.height = t.height;
         o.bytes = static_cast<std::int64_t>(t.bytes.size());
-        if (!keep_going(100)) {
-            // Stopped between two writes: the outputs so far belong to no recorded attempt.
-            remove_outputs(j.id);
-            out.outputs.clear();
-            out.failure = error{errc::cancelled, "stopped at a safe point"};
-            return out;
+        if (!keep_going(j, ctl, 100)) {
+            failed = error{errc::cancelled, "stopped at a safe point"};
+            break;
         }
-        if (auto w = files_.write_atomic(files_.thumb_path(j.id, o.name), t.bytes); !w) {
-            // Outputs of a failed attempt are not listed anywhere: remove them (a retry rewrites them).
-            for (const auto& done : out.outputs) files_.remove_thumb(j.id, done.name);
-            out.outputs.clear();
-            out.failure = w.error();
-            return out;
+        if (auto w = co_await files_.put_thumb(j.id, o.name, t.bytes); !w) {
+            failed = w.error();
+            break;
         }
-        t.bytes = {};  // written: no need to hold it until the last one is
+        t.bytes = {};  // stored: no need to hold it until the last one is
         out.outputs.push_back(std::move(o));
     }
-    return out;
+    if (failed) {
+        // Outputs of a stopped or failed attempt belong to no recorded attempt (a retry rewrites
+        // them): the ones this attempt stored go, and nothing else of the job's.
+        for (const auto& done : out.outputs)
+            if (auto r = co_await files_.remove_thumb(j.id, done.name); !r)
+                log::warn("thumbnail not removed", "job=" + j.id + " error=\"" + r.error().message + "\"");
+        out.outputs.clear();
+        out.failure = std::move(failed);
+    }
 }
 
 namespace {
@@ -250,7 +261,7 @@ asio::awaitable<void> worker_pool::process(std::string id) {
     const auto began = std::chrono::steady_clock::now();
     std::uint64_t reserved = 0;
     try {
-        auto prepared = prepare(j, outcome);
+        auto prepared = co_await prepare(j, outcome);
         if (!prepared) {
             outcome.failure = prepared.error();
         } else {
@@ -261,7 +272,8 @@ asio::awaitable<void> worker_pool::process(std::string id) {
                 // The timeout counts from here: waiting for memory is not the job's doing.
                 ctl->deadline = std::chrono::steady_clock::now() + opts_.job_timeout;
                 reserved = memory.bytes();
-                outcome = run_job(j, *ctl, *prepared, std::move(outcome));
+                auto thumbs = run_job(j, *ctl, *prepared, outcome);
+                if (!outcome.failure) co_await store_outputs(j, *ctl, std::move(thumbs), outcome);
             }
         }
     } catch (const std::exception& e) {
@@ -285,7 +297,7 @@ asio::awaitable<void> worker_pool::process(std::string id) {
     if (outcome.failure && outcome.failure->code == errc::cancelled) {
         if (ctl->cancelled) {
             // DELETE already made it cancelled in the store; only its files are left to remove.
-            remove_outputs(id);
+            co_await remove_outputs(id);
             log::info("job cancelled while running", "job=" + id);
             co_return;
         }
@@ -309,7 +321,9 @@ asio::awaitable<void> worker_pool::process(std::string id) {
         if (*saved) {
             log::info("job succeeded", "job=" + id);
             // The thumbnails are durable and recorded: the original is no longer needed.
-            if (!opts_.keep_uploads) files_.remove_upload(id);
+            if (!opts_.keep_uploads)
+                if (auto r = co_await files_.remove_upload(id); !r)
+                    log::warn("upload not removed", "job=" + id + " error=\"" + r.error().message + "\"");
         }
     } else if (is_transient(outcome.failure->code) && j.attempts < j.max_attempts) {
         const auto delay = retry_delay_ms(j.attempts, unit_random());
@@ -331,7 +345,8 @@ asio::awaitable<void> worker_pool::process(std::string id) {
     if (!*saved) {
         // Cancelled between the last safe point and now: what was written belongs to no one.
         log::info("job outcome not recorded", "job=" + id + " reason=\"" + saved->error().message + "\"");
-        if (auto now = co_await jobs_.get(id); now && now->state == job_state::cancelled) remove_outputs(id);
+        auto now = co_await jobs_.get(id);
+        if (now && *now && (*now)->state == job_state::cancelled) co_await remove_outputs(id);
     }
 }
 

@@ -1,16 +1,52 @@
 #pragma once
-// The job store the store-interface tests run against (tests/test_store_transitions.cpp,
-// test_store_keys.cpp, test_jobs_service.cpp, test_queue.cpp). They use only job_store, so a
-// second backend runs the same cases once its factory is chosen here.
+// The stores the interface tests run against: the job store (tests/test_store_*.cpp,
+// test_jobs_service.cpp, test_queue.cpp) and the blob store (test_blob_store.cpp). They use only
+// job_store and blob_store, so a second backend runs the same cases once its factory is chosen here.
+#include "quickthumb/blob_store.hpp"
 #include "quickthumb/job_store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 namespace qt_test {
 
 inline std::unique_ptr<quickthumb::job_store> open_store(const std::filesystem::path& path) {
     return quickthumb::open_sqlite_store(path);
+}
+
+inline std::unique_ptr<quickthumb::blob_store> open_blobs(const std::filesystem::path& dir,
+                                                          boost::asio::thread_pool& pool) {
+    return quickthumb::open_file_blob_store(dir, pool);
+}
+
+// Runs one awaitable to its end outside a coroutine (on a context of its own) and returns its value.
+template <class T>
+T wait_now(boost::asio::awaitable<T> op) {
+    boost::asio::io_context io;
+    std::optional<T> got;
+    std::exception_ptr failure;
+    boost::asio::co_spawn(io, std::move(op), [&](std::exception_ptr ep, T r) {
+        failure = ep;
+        if (!ep) got.emplace(std::move(r));
+    });
+    io.run();
+    if (failure) std::rethrow_exception(failure);
+    REQUIRE(got);
+    return std::move(*got);
+}
+
+// The value of one store read, waited for outside a coroutine; a store failure fails the test.
+template <class T>
+T read_now(boost::asio::awaitable<quickthumb::result<T>> read) {
+    auto got = wait_now(std::move(read));
+    if (!got) FAIL("store read failed: " << got.error().message);
+    return std::move(*got);
 }
 
 }  // namespace qt_test
