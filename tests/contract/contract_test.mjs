@@ -39,336 +39,28 @@
 //   node contract_test.mjs QUICKTHUMB_BINARY
 //   QT_CONTRACT_SPEC=FILE   check against another description (e.g. an edited copy) than web/openapi.json
 //   QT_CONTRACT_LOGS=DIR    keep both Prisms' logs there
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import http from 'node:http';
-import net from 'node:net';
+// The machinery (the processes, requests, the three kinds of check, the images, the tally) is in
+// support.mjs; this file holds the cases.
+import {
+  setup, startService, startPrism, stopProcess, prismLogged, eventually, freePort, finish,
+  checks, send, form, bmp, prismComplaints, sseEvents, isErrorJson, check, fail,
+  PHOTO_JPG, BMP, BMP2, BROKEN_GIF, TIFF,
+} from './support.mjs';
 
-const binary = process.argv[2];
-if (!binary) {
-  console.error('usage: node contract_test.mjs QUICKTHUMB_BINARY');
-  process.exit(2);
-}
-const here = dirname(fileURLToPath(import.meta.url));
-const SPEC = process.env.QT_CONTRACT_SPEC || join(here, '..', '..', 'web', 'openapi.json');
-const PRISM = join(here, 'node_modules', '.bin', 'prism');
-if (!existsSync(PRISM)) {
-  console.error(`${PRISM} is missing: run npm ci in ${here} (scripts/setup --test does)`);
-  process.exit(2);
-}
-// The Prism that runs is the one package.json pins (a stale node_modules would test another).
-const pinned = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8')).devDependencies['@stoplight/prism-cli'];
-const installed = JSON.parse(readFileSync(join(here, 'node_modules', '@stoplight', 'prism-cli', 'package.json'), 'utf8')).version;
-if (installed !== pinned) {
-  console.error(`@stoplight/prism-cli ${installed} is installed, package.json pins ${pinned}: run npm ci in ${here}`);
-  process.exit(2);
-}
-const started = Date.now();
-
-// ---- images, made here so the test needs no files from elsewhere ----
-
-// A 96x64 baseline JPEG (a gradient with a checker pattern), 763 bytes.
-const PHOTO_JPG = Buffer.from(
-  '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA0JCgsKCA0LCgsODg0PEyAVExISEyccHhcgLikxMC4pLSwzOko+MzZGNywtQFdBRkxOUlNSMj5aYVpQYEpRUk//' +
-  '2wBDAQ4ODhMREyYVFSZPNS01T09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT0//wAARCABAAGADASIAAhEBAxEB/8QA' +
-  'FwABAQEBAAAAAAAAAAAAAAAABAUDB//EABYQAAMAAAAAAAAAAAAAAAAAAAACA//EABcBAQEBAQAAAAAAAAAAAAAAAAQDBwX/xAAeEQAABQUBAAAAAAAAAAAA' +
-  'AAAAAgMREgEVUWKBkf/aAAwDAQACEQMRAD8A5usykszdZhVmdWp7ZtLjN7kRIpMHWZSWYhZhVmTqe2bS4ze5DCKTB1mUlmIWYVZk6ntm0uM3uQwikwdZlJZi' +
-  'FmEWZOp7ZtLjN7kMTUmMFmUlmbrMKsydT2zaXGb3IaRSYwWZSWZuswqzJ1PbNpcZvchhFJiAsykszdZhVmIqe2bS4ze5GZpqTB1mUlmIWYVZk6ntm0uM3uQx' +
-  'NSYOsyksxCzCrMnU9s2lxm9yGEUmDrMpLMQswqzJ1PbNpcZvchiakwdZlJZiFmEWZOp7ZtLjN7kMTUmMFmUlmbrMKsydT2zaXGb3IYmpMQFmUlmbrMKsxFT2' +
-  'zaXGb3IzNNSYwWZSWZuswqzJ1PbNpcZvchpFJg6zKSzELMKsydT2zaXGb3IYRSYOsyksxCzCrMnU9s2lxm9yGJqTB1mUlmIWYVZk6ntm0uM3uQxNSYOsyksz' +
-  'dZhVmSqe2bS4ze5DCKTEBZlJZm6zCrMTU9s2lxm9yMzIpMYLMpLM3WYVZk6ntm0uM3uQwikxgsyisxCzCrMnU9s2lxm9yGEUmDrMpLMQswqzJ1PbNpcZvchi' +
-  'akwdZlJZiFmFWZKp7ZtLjN7kNIpMHWZSWYhZhFmTqe2bS4ze5DCKTH//2Q==', 'base64');
-
-// A BMP (24-bit, bottom-up) whose every byte is below 0x80, so it survives Prism's UTF-8 round
-// trip: the header fields are small numbers and the pixels a dark gradient.
-function asciiBmp(w, h, tint) {
-  const row = Math.ceil((w * 3) / 4) * 4;
-  const size = 54 + row * h;
-  const b = Buffer.alloc(size);
-  b.write('BM', 0, 'ascii');
-  b.writeUInt32LE(size, 2);
-  b.writeUInt32LE(54, 10);
-  b.writeUInt32LE(40, 14);
-  b.writeInt32LE(w, 18);
-  b.writeInt32LE(h, 22);
-  b.writeUInt16LE(1, 26);
-  b.writeUInt16LE(24, 28);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      const o = 54 + y * row + x * 3;
-      b[o] = tint & 0x7f; b[o + 1] = ((y * 127) / h) | 0; b[o + 2] = ((x * 127) / w) | 0;
-    }
-  for (const byte of b) if (byte >= 0x80) throw new Error(`asciiBmp(${w}, ${h}): a byte is not ASCII`);
-  return b;
-}
-const BMP = asciiBmp(64, 40, 40);
-const BMP2 = asciiBmp(40, 64, 100);
-// A GIF header with no image in it: sniffed as a GIF, accepted, and failed by the worker.
-const BROKEN_GIF = Buffer.from('GIF89a\x10\x00\x10\x00\x00\x00\x00;', 'latin1');
-// The start of a little-endian TIFF: refused at upload as an unsupported format.
-const TIFF = Buffer.from('II*\x00\x08\x00\x00\x00\x00\x00', 'latin1');
-
-// ---- processes ----
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
-
-// Starts `quickthumb serve` on `port` and waits for its "listening on" line.
-function startService(dataDir, port, extra) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, ['serve', '--bind', '127.0.0.1', '--port', String(port), '--data', dataDir,
-      '--upload-rate', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('quickthumb: no "listening" line in 30 s:\n' + out)), 30000);
-    const onData = (d) => {
-      out = (out + d.toString()).slice(-20000);
-      if (/listening on http:\/\/[0-9.]+:[0-9]+/.test(out)) { clearTimeout(timer); resolve(service); }
-    };
-    const service = { child, output: () => out, exited: false };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code, sig) => {
-      service.exited = true;
-      clearTimeout(timer);
-      reject(new Error(`quickthumb exited with ${code ?? sig}:\n${out}`));
-    });
-  });
-}
-
-function stopProcess(p, signal = 'SIGTERM') {
-  return new Promise((resolve) => {
-    if (!p || p.exited || p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-    p.child.removeAllListeners('exit');
-    p.child.once('exit', (code, sig) => { p.exited = true; resolve(code ?? sig); });
-    p.child.kill(signal);
-  });
-}
-
-// Starts Prism from node_modules/.bin and waits for "Prism is listening".
-function startPrism(port, upstreamPort, flags) {
-  return new Promise((resolve, reject) => {
-    const args = ['proxy', SPEC, `http://127.0.0.1:${upstreamPort}`, ...flags, '-p', String(port), '-h', '127.0.0.1'];
-    const child = spawn(PRISM, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
-    const prism = { child, log: '', exited: false, url: `http://127.0.0.1:${port}`, waiters: [] };
-    const timer = setTimeout(() => reject(new Error('prism: not listening after 60 s:\n' + prism.log)), 60000);
-    const onData = (d) => {
-      prism.log = (prism.log + d.toString()).slice(-200000);
-      prism.waiters = prism.waiters.filter((w) => !w());
-      if (/Prism is listening on/.test(prism.log)) { clearTimeout(timer); resolve(prism); }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code, sig) => {
-      prism.exited = true;
-      clearTimeout(timer);
-      reject(new Error(`prism exited with ${code ?? sig}:\n${prism.log}`));
-    });
-  });
-}
-
-// Resolves when Prism's log (from `from` on) matches `re`; rejects after `ms`.
-function prismLogged(prism, from, re, ms) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`prism never logged ${re} in ${ms} ms`)), ms);
-    const test = () => {
-      if (re.test(prism.log.slice(from))) { clearTimeout(timer); resolve(); return true; }
-      return false;
-    };
-    if (!test()) prism.waiters.push(test);
-  });
-}
-
-// Polls `fn` (async, returns a truthy value when done) until it is done or `ms` have passed.
-async function eventually(what, ms, fn) {
-  const until = Date.now() + ms;
-  let last;
-  for (;;) {
-    try { last = await fn(); } catch (e) { last = e; }
-    if (last && !(last instanceof Error)) return last;
-    if (Date.now() > until) throw new Error(`${what}: not done within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 50));  // the poll's pace, not a wait for something
-  }
-}
-
-// ---- requests and checks ----
-
-let passed = 0;
-const failures = [];
-function ok(what) { passed++; console.log('ok - ' + what); }
-function fail(what, why) {
-  failures.push(what);
-  console.log('not ok - ' + what + '\n    ' + String(why).split('\n').join('\n    '));
-}
-function check(cond, what, why = '') { if (cond) ok(what); else fail(what, why); return cond; }
-
-// A multipart body: `files` as [field, filename, type, bytes], `fields` as [name, value].
-function form(files, fields = []) {
-  const f = new FormData();
-  for (const [name, value] of fields) f.append(name, value);
-  for (const [field, filename, type, bytes] of files) f.append(field, new Blob([bytes], { type }), filename);
-  return f;
-}
-
-async function send(base, req) {
-  const headers = { ...(req.headers || {}) };
-  let body = req.body;
-  if (Buffer.isBuffer(body) && !headers['Content-Type']) headers['Content-Type'] = 'application/octet-stream';
-  const res = await fetch(base + req.path, { method: req.method || 'GET', headers, body, redirect: 'manual' });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  const type = res.headers.get('content-type') || '';
-  const r = { status: res.status, headers: res.headers, type, bytes, text: bytes.toString('utf8'), json: null };
-  if (/json/.test(type) && bytes.length) { try { r.json = JSON.parse(r.text); } catch (_) { /* left null */ } }
-  return r;
-}
-
-function describe(req) { return `${req.method || 'GET'} ${req.path}`; }
-
-// What Prism said about a request: its own problem answer (422, 500, or a route it has not got)
-// and the sl-violations header.
-function prismComplaints(r) {
-  const out = [];
-  if (/application\/problem\+json/.test(r.type)) {
-    const p = r.json || {};
-    const v = (p.validation || []).map((x) => `${(x.location || []).join('.')}: ${x.message} (${x.severity})`);
-    out.push(`Prism answered ${r.status} "${p.title}": ${p.detail}${v.length ? '\n  ' + v.join('\n  ') : ''}`);
-  }
-  const header = r.headers.get('sl-violations');
-  if (header) out.push('sl-violations: ' + header);
-  return out;
-}
-
-// The code of an error answer ({"error": {...}} alone; a job's own `error` does not count).
-function errorCode(r) { return r.json && !('id' in r.json) && r.json.error && typeof r.json.error === 'object' ? r.json.error.code : undefined; }
-
-// Through the --errors Prism: no violation of any kind, and the expected status (and error code).
-async function contract(what, req, expect = {}) {
-  const name = `${describe(req)}: ${what}`;
-  let r;
-  try { r = await send(strict.url, req); } catch (e) { fail(name, 'request failed: ' + e.message); return null; }
-  const complaints = prismComplaints(r);
-  const statuses = [].concat(expect.status ?? 200);
-  if (complaints.length) {
-    fail(name, complaints.join('\n'));
-  } else if (!statuses.includes(r.status)) {
-    fail(name, `status ${r.status}, expected ${statuses.join(' or ')}: ${r.text.slice(0, 500)}`);
-  } else if (expect.code && errorCode(r) !== expect.code) {
-    fail(name, `error code ${errorCode(r)}, expected ${expect.code}: ${r.text.slice(0, 500)}`);
-  } else if (expect.quiet) {
-    passed++;
-  } else {
-    ok(`${name} -> ${r.status}${errorCode(r) ? ' ' + errorCode(r) : ''}, no violation`);
-  }
-  return r;
-}
-
-// A request the spec itself rules out (`where`: the violation's location, e.g. /^request\.query\.quality$/).
-// The --errors Prism refuses it with 422 naming that place; the lenient Prism forwards it, and
-// the service's answer is the documented one: no response violation, the expected status and code.
-async function outOfContract(what, req, where, expect) {
-  const name = `${describe(req())}: ${what}`;
-  const refused = await send(strict.url, req());
-  const named = refused.status === 422 && refused.json && (refused.json.validation || []).some((v) =>
-    where.test(['request', ...(v.location || [])].join('.')));
-  if (!named) fail(`${name}: the spec rules it out`, `expected Prism's 422 naming ${where}, got ${refused.status}: ${refused.text.slice(0, 500)}`);
-  const r = await send(lenient.url, req());
-  let violations = [];
-  try { violations = JSON.parse(r.headers.get('sl-violations') || '[]'); } catch (e) { violations = [{ location: ['?'], message: r.headers.get('sl-violations') }]; }
-  const text = (v) => `${(v.location || []).join('.')}: ${v.message} (${v.severity})`;
-  const responseViolations = violations.filter((v) => (v.location || [])[0] !== 'request');
-  const unexpected = violations.filter((v) => (v.location || [])[0] === 'request' && !where.test(v.location.join('.')));
-  if (/application\/problem\+json/.test(r.type)) fail(name, `Prism answered itself: ${r.text.slice(0, 500)}`);
-  else if (responseViolations.length) fail(name, 'the service\'s answer violates the spec:\n  ' + responseViolations.map(text).join('\n  '));
-  else if (unexpected.length) fail(name, 'other request violations than ' + where + ':\n  ' + unexpected.map(text).join('\n  '));
-  else if (r.status !== expect.status || (expect.code && errorCode(r) !== expect.code))
-    fail(name, `the service answered ${r.status} ${errorCode(r)}, expected ${expect.status} ${expect.code || ''}: ${r.text.slice(0, 500)}`);
-  else if (named) ok(`${name} -> Prism's 422 names ${where.source}; the service's ${r.status} ${errorCode(r) || ''} is as documented`);
-  return r;
-}
-
-// Straight to the service.
-async function direct(what, req, expect = {}) {
-  const name = `${describe(req)} (direct): ${what}`;
-  let r;
-  try { r = await send(serviceUrl, req); } catch (e) { fail(name, 'request failed: ' + e.message); return null; }
-  const statuses = [].concat(expect.status ?? 200);
-  if (!statuses.includes(r.status)) fail(name, `status ${r.status}, expected ${statuses.join(' or ')}: ${r.text.slice(0, 500)}`);
-  else if (expect.code && errorCode(r) !== expect.code) fail(name, `error code ${errorCode(r)}, expected ${expect.code}: ${r.text.slice(0, 300)}`);
-  else ok(`${name} -> ${r.status}${errorCode(r) ? ' ' + errorCode(r) : ''}`);
-  return r;
-}
-
-// The documented error JSON, for answers Prism cannot check: {"error": {"code", "message"}} and nothing else.
-function isErrorJson(r) {
-  return !!(r && r.json && Object.keys(r.json).length === 1 && r.json.error && Object.keys(r.json.error).sort().join() === 'code,message' &&
-    typeof r.json.error.code === 'string' && typeof r.json.error.message === 'string');
-}
-
-// Reads an event stream straight from the service until `enough(text)`, then closes it.
-function readEvents(path, enough, ms, onOpen) {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const req = http.get(serviceUrl + path, { headers: { Accept: 'text/event-stream' } }, (res) => {
-      const done = (err) => { clearTimeout(timer); req.destroy(); err ? reject(err) : resolve({ status: res.statusCode, headers: res.headers, text }); };
-      const timer = setTimeout(() => done(new Error(`${path}: not enough events in ${ms} ms:\n${text}`)), ms);
-      res.setEncoding('utf8');
-      res.on('error', () => {});  // the close below
-      res.on('data', (d) => { text += d; if (enough(text)) done(); });
-      res.on('end', () => done(enough(text) ? null : new Error(`${path}: the stream ended early:\n${text}`)));
-      Promise.resolve(onOpen && onOpen()).catch(done);
-    });
-    req.on('error', reject);
-  });
-}
-
-// Event blocks of an SSE text: [{id, event, data}].
-function sseEvents(text) {
-  return text.split('\n\n').filter((b) => b.trim() && !b.startsWith(':')).map((b) => {
-    const e = {};
-    for (const line of b.split('\n')) {
-      const at = line.indexOf(':');
-      if (at > 0) e[line.slice(0, at)] = line.slice(at + 1).replace(/^ /, '');
-    }
-    return e;
-  });
-}
-
-const FINAL = ['succeeded', 'failed', 'cancelled'];
-// Polls GET /api/v1/jobs/{id} through Prism (each answer checked) until the job is final.
-async function waitFinal(id, ms = 60000) {
-  let polls = 0;
-  const job = await eventually(`job ${id} final`, ms, async () => {
-    polls++;
-    const r = await contract('polled until final', { path: `/api/v1/jobs/${id}` }, { quiet: true });
-    if (!r || r.status !== 200) throw new Error('GET failed');
-    return FINAL.includes(r.json.state) ? r.json : null;
-  });
-  ok(`GET /api/v1/jobs/${id}: polled ${polls} times until ${job.state}, no violation`);
-  return job;
-}
-
-// ---- the run ----
-
-const work = mkdtempSync(join(tmpdir(), 'qt-contract-'));
-const data = join(work, 'data');
-let service, strict, lenient, serviceUrl;
+const { binary, spec, prismVersion, work, data } = setup(process.argv);
+let service, strict, lenient;
 try {
   const [servicePort, strictPort, lenientPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  serviceUrl = `http://127.0.0.1:${servicePort}`;
+  const serviceUrl = `http://127.0.0.1:${servicePort}`;
   // Phase 1: no workers, so every job waits and can be cancelled and retried for certain.
-  service = await startService(data, servicePort, ['--workers', '0']);
+  service = await startService(binary, data, servicePort, ['--workers', '0']);
   [strict, lenient] = await Promise.all([
-    startPrism(strictPort, servicePort, ['--errors']),
-    startPrism(lenientPort, servicePort, []),
+    startPrism(spec, strictPort, servicePort, ['--errors']),
+    startPrism(spec, lenientPort, servicePort, []),
   ]);
-  console.log(`# prism ${installed}: ${strict.url} (--errors) and ${lenient.url} in front of quickthumb at ${serviceUrl}; ${SPEC}`);
+  const { contract, outOfContract, direct, readEvents, waitFinal } =
+    checks({ strict: strict.url, lenient: lenient.url, service: serviceUrl });
+  console.log(`# prism ${prismVersion}: ${strict.url} (--errors) and ${lenient.url} in front of quickthumb at ${serviceUrl}; ${spec}`);
 
   // Health, readiness, metrics, this description and the page.
   const healthz = await contract('liveness', { path: '/healthz' });
@@ -382,7 +74,6 @@ try {
   await contract('an empty list', { path: '/api/v1/jobs' });
 
   // Uploads that make jobs.
-  const bmp = (name = 'photo.bmp', bytes = BMP) => ['file', name, 'image/bmp', bytes];
   const one = await contract('one file (-F file=@photo.bmp): one job', { method: 'POST', path: '/api/v1/jobs', body: form([bmp()]) }, { status: 202 });
   const jobA = one?.json?.id;
   check(!!jobA && one.headers.get('location') === `/api/v1/jobs/${jobA}` && one.json.state === 'queued',
@@ -542,7 +233,7 @@ try {
   'GET /api/v1/events through Prism, ended by SIGTERM: 200 text/event-stream with the change and `event: reconnect`, no violation', sse.text.slice(0, 600));
 
   // Phase 2: the same data with a worker; the waiting jobs run.
-  service = await startService(data, servicePort, ['--workers', '1']);
+  service = await startService(binary, data, servicePort, ['--workers', '1']);
   await eventually('the service behind Prism', 30000, async () => (await send(strict.url, { path: '/readyz' })).status === 200);
   const a = await waitFinal(jobA);
   check(a.state === 'succeeded' && a.outputs.length === 1 && a.source.format === 'bmp', 'the first job succeeded', JSON.stringify(a));
@@ -591,7 +282,7 @@ try {
   await stopProcess(service, 'SIGTERM');
 
   // Phase 3: with an API token and a metrics token, the 401s.
-  service = await startService(data, servicePort, ['--workers', '0', '--api-token', 'contract-token', '--metrics-token', 'metrics-token']);
+  service = await startService(binary, data, servicePort, ['--workers', '0', '--api-token', 'contract-token', '--metrics-token', 'metrics-token']);
   await eventually('the service behind Prism', 30000, async () => (await send(strict.url, { path: '/healthz' })).status === 200);
   const noToken = await contract('no token', { path: '/api/v1/jobs' }, { status: 401, code: 'unauthorized' });
   check(/^Bearer/.test(noToken?.headers.get('www-authenticate') || ''), 'the 401 has WWW-Authenticate', noToken?.headers.get('www-authenticate'));
@@ -607,7 +298,7 @@ try {
   await stopProcess(service, 'SIGTERM');
 
   // Phase 4: small limits, for the refusals decided from the header alone.
-  service = await startService(data, servicePort, ['--workers', '0', '--max-upload', '4K', '--max-backlog', '2']);
+  service = await startService(binary, data, servicePort, ['--workers', '0', '--max-upload', '4K', '--max-backlog', '2']);
   await eventually('the service behind Prism', 30000, async () => (await send(strict.url, { path: '/healthz' })).status === 200);
   await contract('an upload over --max-upload', { method: 'POST', path: '/api/v1/jobs?filename=big.bmp', headers: { 'Content-Type': 'image/bmp' }, body: BMP },
     { status: 413, code: 'payload_too_large' });
@@ -620,22 +311,5 @@ try {
 } catch (e) {
   fail('the run', e && e.stack ? e.stack : String(e));
 } finally {
-  await Promise.all([stopProcess(service, 'SIGKILL'), stopProcess(strict, 'SIGTERM'), stopProcess(lenient, 'SIGTERM')]);
-  if (failures.length) {
-    if (service) console.log('# quickthumb\'s last output:\n' + service.output().split('\n').slice(-30).join('\n'));
-    if (strict) console.log('# prism --errors, last lines:\n' + strict.log.split('\n').slice(-40).join('\n'));
-  }
-  if (process.env.QT_CONTRACT_LOGS) {
-    mkdirSync(process.env.QT_CONTRACT_LOGS, { recursive: true });
-    if (strict) writeFileSync(join(process.env.QT_CONTRACT_LOGS, 'prism-errors.log'), strict.log);
-    if (lenient) writeFileSync(join(process.env.QT_CONTRACT_LOGS, 'prism-lenient.log'), lenient.log);
-  }
-  rmSync(work, { recursive: true, force: true });
-}
-console.log(`contract: ${passed} passed, ${failures.length} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-if (failures.length) {
-  console.log('FAILED:\n  ' + failures.join('\n  '));
-  process.exitCode = 1;
-} else {
-  console.log('PASSED');
+  await finish({ service, strict, lenient, work });
 }
