@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
         asio::io_context io(1);
         asio::thread_pool blocking(2);
         asio::thread_pool work(2);
-        auto files_owner = open_file_blob_store(dir, blocking);
+        auto files_owner = open_file_blob_store(dir);
         blob_store& files = *files_owner;
         auto db_owner = open_sqlite_store(dir / "quickthumb.db");
         job_store& db = *db_owner;

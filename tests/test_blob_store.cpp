@@ -8,14 +8,11 @@
 #include <catch2/catch.hpp>
 #include "support/catch_result.hpp"
 
-#include <boost/asio/thread_pool.hpp>
-
 #include <fstream>
 #include <unistd.h>
 
 using namespace quickthumb;
 using namespace std::chrono_literals;
-namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,13 +25,8 @@ std::string text_of(const stored_bytes& b) { return std::string(b.bytes().begin(
 
 struct fixture {
     qt_test::temp_dir dir;
-    asio::thread_pool pool{2};
-    std::unique_ptr<blob_store> owner = qt_test::open_blobs(dir.path() / "data", pool);
+    std::unique_ptr<blob_store> owner = qt_test::open_blobs(dir.path() / "data");
     blob_store& blobs = *owner;
-    ~fixture() {
-        owner.reset();
-        pool.join();
-    }
     // What an upload sends: `parts` appended one after the other, then committed as `id`.
     result<void> store_upload(const std::string& id, const std::vector<std::string>& parts) {
         auto up = qt_test::wait_now(blobs.begin_upload());

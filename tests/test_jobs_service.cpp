@@ -58,7 +58,7 @@ struct fixture {
     qt_test::temp_dir dir;
     asio::io_context io;
     asio::thread_pool blocking{2};
-    std::unique_ptr<blob_store> files_owner = qt_test::open_blobs(dir.path(), blocking);
+    std::unique_ptr<blob_store> files_owner = qt_test::open_blobs(dir.path());
     blob_store& files = *files_owner;
     std::unique_ptr<job_store> db_owner = qt_test::open_store(dir.path() / "quickthumb.db");
     job_store& db = *db_owner;

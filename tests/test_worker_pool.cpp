@@ -39,9 +39,9 @@ namespace {
 struct fixture {
     qt_test::temp_dir dir;
     asio::io_context io;            // the test's own writes (run_for)
-    asio::thread_pool blocking{2};  // file I/O, the feeder, the subscribers
+    asio::thread_pool blocking{2};  // the feeder, the subscribers
     asio::thread_pool work{2};      // the workers
-    std::unique_ptr<blob_store> files_owner = qt_test::open_blobs(dir.path(), blocking);
+    std::unique_ptr<blob_store> files_owner = qt_test::open_blobs(dir.path());
     blob_store& files = *files_owner;
     std::unique_ptr<job_store> db_owner = qt_test::open_store(dir.path() / "quickthumb.db");
     job_store& db = *db_owner;

@@ -5,8 +5,8 @@
 // (tests/test_blob_store.cpp, through tests/support/stores.hpp).
 //
 // Every operation is an awaitable returning result<T>; a backend does its blocking work off the
-// caller's thread (the file store on the pool it is given), so the network thread never blocks on
-// a disk. Errors: storage_full (no space), storage_readonly, io_error, naming what failed;
+// caller's thread (the file store on I/O threads of its own), so the network thread never blocks
+// on a disk. Errors: storage_full (no space), storage_readonly, io_error, naming what failed;
 // never an exception.
 //
 // What a reader can see is always whole: an upload appears under its job's id only once every
@@ -15,7 +15,6 @@
 #include "quickthumb/file_io.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/thread_pool.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -112,9 +111,8 @@ public:
 //   <data>/uploads/<id>          the uploaded bytes
 //   <data>/thumbs/<id>/<name>    the outputs
 //   <data>/tmp/                  uploads being received
-// Blocking work runs on `blocking`. Creates the directories; throws
+// Blocking work runs on the store's own I/O threads. Creates the directories; throws
 // std::filesystem::filesystem_error when it cannot (fatal at start-up).
-std::unique_ptr<blob_store> open_file_blob_store(const std::filesystem::path& data_dir,
-                                                 boost::asio::thread_pool& blocking);
+std::unique_ptr<blob_store> open_file_blob_store(const std::filesystem::path& data_dir);
 
 }  // namespace quickthumb

@@ -56,9 +56,9 @@ int run_service(const serve_config& cfg) {
     // Declared before the store so that they outlive it: the store's writer thread may still
     // complete a write (posting to these executors) while it drains in its destructor.
     asio::io_context io(1);
-    asio::thread_pool blocking(2);  // file I/O and fsync, the feeder, the job-change subscribers
+    asio::thread_pool blocking(2);  // the feeder, the job-change subscribers, the retention sweep
     asio::thread_pool work(static_cast<std::size_t>(std::max(1, cfg.workers)));  // image work
-    auto files_owner = open_file_blob_store(cfg.data_dir, blocking);
+    auto files_owner = open_file_blob_store(cfg.data_dir);
     blob_store& files = *files_owner;
     files.clean_partial();
     auto db_owner = open_sqlite_store(cfg.data_dir / "quickthumb.db");

@@ -1,5 +1,6 @@
 // The file blob store: uploads and thumbnails as files in the data directory. Every blocking call
-// runs on the pool it is given; each coroutine below keeps its arguments in its frame and hands the
+// runs on the store's own I/O threads (fsyncs wait on the disk, not the CPU: several run at once,
+// and none waits behind the workers or the network); each coroutine below keeps its arguments in its frame and hands the
 // pool a lambda that captures them by reference (GCC 12 frees a moved lambda's owning captures
 // twice inside coroutines).
 #include "quickthumb/blob_store.hpp"
@@ -23,6 +24,8 @@ served_file::~served_file() {
 }
 
 namespace {
+
+constexpr std::size_t io_threads = 4;
 
 // A file being received under tmp/: written in order, fsynced and renamed by commit.
 class file_upload final : public blob_store::upload {
@@ -101,11 +104,13 @@ result<void> removed(const fs::path& p, bool all) {
 
 class file_blob_store final : public blob_store {
 public:
-    file_blob_store(fs::path root, asio::thread_pool& pool) : root_(std::move(root)), pool_(pool) {
+    explicit file_blob_store(fs::path root) : root_(std::move(root)) {
         fs::create_directories(root_ / "uploads");
         fs::create_directories(root_ / "thumbs");
         fs::create_directories(root_ / "tmp");
     }
+    // What is still queued (a dropped upload's removal) runs before the threads go.
+    ~file_blob_store() override { pool_.join(); }
 
     asio::awaitable<result<std::unique_ptr<upload>>> begin_upload() override {
         co_return co_await offload(pool_.get_executor(), [&]() -> result<std::unique_ptr<upload>> {
@@ -203,13 +208,13 @@ private:
     fs::path temp_path() const { return root_ / "tmp" / (new_job_id() + ".part"); }
 
     fs::path root_;
-    asio::thread_pool& pool_;
+    asio::thread_pool pool_{io_threads};
 };
 
 }  // namespace
 
-std::unique_ptr<blob_store> open_file_blob_store(const fs::path& data_dir, asio::thread_pool& pool) {
-    return std::make_unique<file_blob_store>(data_dir, pool);
+std::unique_ptr<blob_store> open_file_blob_store(const fs::path& data_dir) {
+    return std::make_unique<file_blob_store>(data_dir);
 }
 
 }  // namespace quickthumb

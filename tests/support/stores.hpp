@@ -20,9 +20,8 @@ inline std::unique_ptr<quickthumb::job_store> open_store(const std::filesystem::
     return quickthumb::open_sqlite_store(path);
 }
 
-inline std::unique_ptr<quickthumb::blob_store> open_blobs(const std::filesystem::path& dir,
-                                                          boost::asio::thread_pool& pool) {
-    return quickthumb::open_file_blob_store(dir, pool);
+inline std::unique_ptr<quickthumb::blob_store> open_blobs(const std::filesystem::path& dir) {
+    return quickthumb::open_file_blob_store(dir);
 }
 
 // Runs one awaitable to its end outside a coroutine (on a context of its own) and returns its value.
