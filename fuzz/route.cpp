@@ -33,8 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto seg = http::segments(path);
     for (auto s : seg)
         if (s.empty() || s.find('/') != std::string_view::npos) std::abort();
-    const auto label = http::route_label(path, req.method());
-    if (label.empty()) std::abort();
+    const auto matched = http::match_route(path, req.method());
+    if (matched.label.empty() || matched.label != http::route_label(path, req.method())) std::abort();
+    if (matched.found && (!matched.allow.empty() || matched.params.size() > 2)) std::abort();
     if (seg.size() >= 4) {
         (void)quickthumb::is_valid_job_id(seg[3]);
         (void)quickthumb::parse_job_state(seg[3]);

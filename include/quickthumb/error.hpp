@@ -44,9 +44,11 @@ enum class errc {
     header_too_large,      // the request header is over the size or field-count limit
     // images (permanent): decoding it would take more than the whole memory budget (--max-memory)
     too_large_for_memory,
+    // requests: the path exists, the method is not one it takes (the answer lists them in Allow)
+    method_not_allowed,
 };
 // The last errc: loops over every code end here (keep it the last one above).
-inline constexpr errc errc_last = errc::too_large_for_memory;
+inline constexpr errc errc_last = errc::method_not_allowed;
 
 // Whether a job failing with this code may succeed if run again: I/O trouble, a full disk, a
 // timeout, a bug's exception. Broken or unsupported images fail at once.

@@ -47,6 +47,7 @@ std::string_view errc_name(errc e) noexcept {
         case errc::uri_too_long: return "uri_too_long";
         case errc::header_too_large: return "header_too_large";
         case errc::too_large_for_memory: return "too_large_for_memory";
+        case errc::method_not_allowed: return "method_not_allowed";
     }
     return "internal";
 }

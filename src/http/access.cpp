@@ -1,4 +1,5 @@
 #include "access.hpp"
+#include "routes.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -95,8 +96,15 @@ result<std::vector<std::string>> load_token_file(const std::filesystem::path& pa
 }
 
 guard guard_for(std::string_view path) noexcept {
+    // Anything under /api needs the token, a route or not: an unknown one is not told apart.
     if (path == "/api" || path.starts_with("/api/")) return guard::api;
-    if (path == "/metrics") return guard::metrics;
+    try {
+        // No method matches `unknown`: the label is that of the route the path names, if any.
+        const auto named = match_route(path, bhttp::verb::unknown).label;
+        for (const auto& r : routes())
+            if (!r.fallback && r.label == named) return r.access;
+    } catch (...) {  // (the match allocates)
+    }
     return guard::open;
 }
 
@@ -128,14 +136,16 @@ cors_action decide_cors(const std::vector<std::string>& allowed, bool is_options
     return listed ? cors_action::allow : cors_action::none;
 }
 
-std::string cors_header_lines(std::string_view origin, bool preflight) {
-    std::string out = "Access-Control-Allow-Origin: " + std::string(origin) + "\r\nVary: Origin\r\n";
-    if (preflight)
-        out += "Access-Control-Allow-Methods: GET, POST, DELETE\r\n"
-               "Access-Control-Allow-Headers: Authorization, Content-Type, Idempotency-Key, Last-Event-ID\r\n"
-               "Access-Control-Max-Age: 600\r\n";
-    else
-        out += "Access-Control-Expose-Headers: Location, Retry-After, Idempotent-Replayed\r\n";
+std::vector<std::pair<std::string, std::string>> cors_fields(std::string_view origin, bool preflight) {
+    std::vector<std::pair<std::string, std::string>> out{{"Access-Control-Allow-Origin", std::string(origin)},
+                                                         {"Vary", "Origin"}};
+    if (preflight) {
+        out.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE");
+        out.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, Last-Event-ID");
+        out.emplace_back("Access-Control-Max-Age", "600");
+    } else {
+        out.emplace_back("Access-Control-Expose-Headers", "Location, Retry-After, Idempotent-Replayed");
+    }
     return out;
 }
 

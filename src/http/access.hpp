@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace quickthumb::http {
@@ -61,8 +62,8 @@ enum class cors_action {
 };
 cors_action decide_cors(const std::vector<std::string>& allowed, bool is_options, std::string_view path,
                         std::optional<std::string_view> origin) noexcept;
-// The header lines ("Name: value\r\n"...) for an allowed origin; the preflight ones too if asked.
-std::string cors_header_lines(std::string_view origin, bool preflight);
+// The header fields for an allowed origin; the preflight ones too if asked.
+std::vector<std::pair<std::string, std::string>> cors_fields(std::string_view origin, bool preflight);
 
 // Everything the session needs, built once at start-up from the config (throws config_error for
 // an unreadable or empty token file, a bad token or a bad origin).

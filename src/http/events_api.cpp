@@ -44,9 +44,8 @@ void append_event(std::string& out, const job_event& e) {
 
 }  // namespace
 
-asio::awaitable<std::optional<bhttp::message_generator>> handle_events(services& svc, beast::tcp_stream& stream,
-                                                                       const request_header& req,
-                                                                       std::string_view extra_headers) {
+asio::awaitable<std::optional<answer>> handle_events(services& svc, beast::tcp_stream& stream,
+                                                     const request_header& req, const extra_fields& extra) {
     if (!svc.events)
         co_return error_response(req, bhttp::status::service_unavailable, errc::shutting_down, "events are not available");
     auto fields = query_fields(req.target());
@@ -80,7 +79,9 @@ asio::awaitable<std::optional<bhttp::message_generator>> handle_events(services&
     std::uint64_t after = resume.value_or(svc.events->last_id());
 
     // The header, written by hand: the body is open-ended and written piece by piece.
-    std::string out = "HTTP/1.1 200 OK\r\n" + std::string(extra_headers) +
+    std::string out = "HTTP/1.1 200 OK\r\n";
+    for (const auto& [name, value] : extra) out += name + ": " + value + "\r\n";
+    out +=
         "Content-Type: text/event-stream\r\n"
         "Cache-Control: no-store\r\n"
         "X-Accel-Buffering: no\r\n"  // nginx: pass events through as they come

@@ -3,6 +3,9 @@
 #include "quickthumb/error.hpp"
 #include "quickthumb/http_server.hpp"
 
+#include "answer.hpp"
+#include "routes.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -40,14 +43,10 @@ void security_headers(Fields& f) {
 // The one place that maps an error to an HTTP status.
 bhttp::status status_for(errc e) noexcept;
 
-bhttp::message_generator json_response(const request_header& req, bhttp::status status, const boost::json::value& body);
-bhttp::message_generator error_response(const request_header& req, const error& err);
-bhttp::message_generator error_response(const request_header& req, bhttp::status status, errc code, std::string message);
+answer json_response(const request_header& req, bhttp::status status, const boost::json::value& body);
+answer error_response(const request_header& req, const error& err);
+answer error_response(const request_header& req, bhttp::status status, errc code, std::string message);
 
-// The router's pure part (route.cpp). segments: "/a/b/c" -> {"a","b","c"} (empty segments
-// dropped). route_label: the fixed route template a request is counted under in metrics.
-std::vector<std::string_view> segments(std::string_view path);
-std::string_view route_label(std::string_view path, bhttp::verb method);
 
 // Query string (and form) fields, decoded. Returns bad_request on a malformed target.
 result<std::multimap<std::string, std::string>> query_fields(std::string_view target);
@@ -55,26 +54,25 @@ std::string_view path_of(std::string_view target);
 
 // Handlers. The upload handler owns reading the body; the others get a request whose body (if
 // any) was already read and discarded.
-boost::asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tcp_stream& stream,
+boost::asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
                                                                beast::flat_buffer& buffer, header_parser& parser);
-boost::asio::awaitable<bhttp::message_generator> handle_get_job(services& svc, const request_header& req,
+boost::asio::awaitable<answer> handle_get_job(services& svc, const request_header& req,
                                                                 std::string id);
-boost::asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const request_header& req);
-boost::asio::awaitable<bhttp::message_generator> handle_cancel_job(services& svc, const request_header& req,
+boost::asio::awaitable<answer> handle_list_jobs(services& svc, const request_header& req);
+boost::asio::awaitable<answer> handle_cancel_job(services& svc, const request_header& req,
                                                                    std::string id);
-boost::asio::awaitable<bhttp::message_generator> handle_retry_job(services& svc, const request_header& req,
+boost::asio::awaitable<answer> handle_retry_job(services& svc, const request_header& req,
                                                                   std::string id);
-boost::asio::awaitable<bhttp::message_generator> handle_thumb(services& svc, const request_header& req,
+boost::asio::awaitable<answer> handle_thumb(services& svc, const request_header& req,
                                                               std::string id, std::string name);
 // GET /api/v1/events: Server-Sent Events until the client goes. Returns an answer to write only
 // when the request is refused (bad ?job=, ...); otherwise the stream has ended and the connection
-// must be closed. `extra_headers` ("Name: value\r\n" lines, e.g. CORS) go into the stream's header.
-boost::asio::awaitable<std::optional<bhttp::message_generator>> handle_events(services& svc, beast::tcp_stream& stream,
-                                                                              const request_header& req,
-                                                                              std::string_view extra_headers = {});
+// must be closed. `extra` (CORS, say) go into the stream's header.
+boost::asio::awaitable<std::optional<answer>> handle_events(services& svc, beast::tcp_stream& stream,
+                                                            const request_header& req, const extra_fields& extra = {});
 // How often an idle event stream gets a comment line, so proxies and browsers keep it open.
 inline constexpr std::chrono::seconds events_heartbeat{15};
 
-bhttp::message_generator handle_static(const request_header& req, std::string_view path);
+answer handle_static(const request_header& req, std::string_view path);
 
 }  // namespace quickthumb::http

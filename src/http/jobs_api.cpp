@@ -24,7 +24,7 @@ std::optional<std::int64_t> parse_i64(std::string_view s) {
 
 }  // namespace
 
-asio::awaitable<bhttp::message_generator> handle_get_job(services& svc, const request_header& req, std::string id) {
+asio::awaitable<answer> handle_get_job(services& svc, const request_header& req, std::string id) {
     if (!is_valid_job_id(id))
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
     auto found = co_await svc.jobs.get(id);
@@ -33,7 +33,7 @@ asio::awaitable<bhttp::message_generator> handle_get_job(services& svc, const re
     co_return json_response(req, bhttp::status::ok, to_json(**found));
 }
 
-asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const request_header& req) {
+asio::awaitable<answer> handle_list_jobs(services& svc, const request_header& req) {
     auto fields = query_fields(req.target());
     if (!fields) co_return error_response(req, fields.error());
     int limit = default_page;
@@ -70,7 +70,7 @@ asio::awaitable<bhttp::message_generator> handle_list_jobs(services& svc, const 
     co_return json_response(req, bhttp::status::ok, body);
 }
 
-asio::awaitable<bhttp::message_generator> handle_cancel_job(services& svc, const request_header& req, std::string id) {
+asio::awaitable<answer> handle_cancel_job(services& svc, const request_header& req, std::string id) {
     if (!is_valid_job_id(id))
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
     auto now = co_await svc.jobs.cancel(id);
@@ -78,7 +78,7 @@ asio::awaitable<bhttp::message_generator> handle_cancel_job(services& svc, const
     co_return json_response(req, bhttp::status::ok, to_json(*now));
 }
 
-asio::awaitable<bhttp::message_generator> handle_retry_job(services& svc, const request_header& req, std::string id) {
+asio::awaitable<answer> handle_retry_job(services& svc, const request_header& req, std::string id) {
     if (!is_valid_job_id(id))
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
     auto now = co_await svc.jobs.retry(id);

@@ -12,6 +12,7 @@ bhttp::status status_for(errc e) noexcept {
         case errc::bad_request:
         case errc::invalid_option: return bhttp::status::bad_request;
         case errc::not_found: return bhttp::status::not_found;
+        case errc::method_not_allowed: return bhttp::status::method_not_allowed;
         case errc::payload_too_large: return bhttp::status::payload_too_large;
         case errc::unsupported_media_type:
         case errc::unsupported_format:
@@ -39,7 +40,7 @@ bhttp::status status_for(errc e) noexcept {
     return bhttp::status::internal_server_error;
 }
 
-bhttp::message_generator json_response(const request_header& req, bhttp::status status, const boost::json::value& body) {
+answer json_response(const request_header& req, bhttp::status status, const boost::json::value& body) {
     bhttp::response<bhttp::string_body> res{status, req.version()};
     res.set(bhttp::field::content_type, "application/json");
     res.set(bhttp::field::cache_control, "no-store");
@@ -58,13 +59,13 @@ bhttp::message_generator json_response(const request_header& req, bhttp::status 
     return res;
 }
 
-bhttp::message_generator error_response(const request_header& req, bhttp::status status, errc code,
+answer error_response(const request_header& req, bhttp::status status, errc code,
                                         std::string message) {
     boost::json::object body{{"error", {{"code", errc_name(code)}, {"message", std::move(message)}}}};
     return json_response(req, status, body);
 }
 
-bhttp::message_generator error_response(const request_header& req, const error& err) {
+answer error_response(const request_header& req, const error& err) {
     return error_response(req, status_for(err.code), err.code, err.message);
 }
 

@@ -96,15 +96,10 @@ constexpr std::size_t max_header_fields = 100;
 constexpr std::size_t max_target_bytes = 8 * 1024;
 constexpr std::uint64_t max_small_body = 64 * 1024;  // bodies of non-upload requests
 
-bhttp::message_generator method_not_allowed(const request_header& req, std::string_view allow) {
-    bhttp::response<bhttp::string_body> res{bhttp::status::method_not_allowed, req.version()};
-    res.set(bhttp::field::allow, allow);
-    res.set(bhttp::field::content_type, "application/json");
-    res.keep_alive(req.keep_alive());
-    res.body() = R"({"error":{"code":"method_not_allowed","message":"this path does not accept that method"}})"
-                 "\n";
-    security_headers(res);
-    res.prepare_payload();
+answer method_not_allowed(const request_header& req, std::string_view allow) {
+    answer res = error_response(req, bhttp::status::method_not_allowed, errc::method_not_allowed,
+                                "this path does not accept that method");
+    res.add({{"Allow", std::string(allow)}});
     return res;
 }
 
@@ -112,7 +107,7 @@ bhttp::message_generator method_not_allowed(const request_header& req, std::stri
 // read), else 503. Redis is reported but never makes the instance unready: uploads and processing
 // work without it (SQLite is the source of truth), so Redis down is "degraded" - still 200, with
 // "redis": "down: <reason>".
-asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const request_header& req) {
+asio::awaitable<answer> handle_ready(services& svc, const request_header& req) {
     bool ready = svc.accepting.load();
     std::string store_state = "ok";
     if (auto r = co_await svc.jobs.store_ready(); !r) {
@@ -137,7 +132,7 @@ asio::awaitable<bhttp::message_generator> handle_ready(services& svc, const requ
 }
 
 // GET /metrics: the Prometheus text, with the jobs in each state as the store counts them now.
-asio::awaitable<bhttp::message_generator> handle_metrics(services& svc, const request_header& req) {
+asio::awaitable<answer> handle_metrics(services& svc, const request_header& req) {
     auto counts = co_await svc.jobs.count_by_state();
     if (!counts)
         co_return error_response(req, bhttp::status::service_unavailable, errc::io_error, "metrics are not available now");
@@ -152,72 +147,33 @@ asio::awaitable<bhttp::message_generator> handle_metrics(services& svc, const re
     co_return res;
 }
 
-// The status an answer carries, read from the start of its status line ("HTTP/1.1 404 "). A
-// message_generator hides its message; reading the line keeps the many places that build answers
-// unaware of metrics. prepare() does not advance the serializer: the write starts from the same bytes.
-int status_of(bhttp::message_generator& res) {
-    beast::error_code ec;
-    const auto bufs = res.prepare(ec);
-    if (ec) return 0;
-    char line[12];
-    std::size_t have = 0;
-    for (const auto& b : bufs) {
-        const auto n = std::min(b.size(), sizeof line - have);
-        std::memcpy(line + have, b.data(), n);
-        have += n;
-        if (have == sizeof line) break;
+// Answers a plain route's request (its body, if any, already read and dropped), or a 405 or
+// 404 when the table has no route for it.
+asio::awaitable<answer> dispatch(services& svc, const request_header& req, const route_match& m) {
+    if (!m.found) {
+        if (!m.allow.empty()) co_return method_not_allowed(req, m.allow);
+        co_return error_response(req, bhttp::status::not_found, errc::not_found,
+                                 "no route for " + std::string(req.method_string()) + " " +
+                                     std::string(path_of(req.target())));
     }
-    int status = 0;
-    if (have < sizeof line || std::string_view(line, 5) != "HTTP/") return 0;
-    std::from_chars(line + 9, line + 12, status);
-    return status;
-}
-
-// Routes a request whose body has already been consumed.
-asio::awaitable<bhttp::message_generator> route(services& svc, const request_header& req) {
     const std::string_view path = path_of(req.target());
-    const auto seg = segments(path);
-    const auto method = req.method();
-    const bool get = method == bhttp::verb::get || method == bhttp::verb::head;
-
-    if (path == "/healthz") {
-        if (!get) co_return method_not_allowed(req, "GET, HEAD");
-        co_return json_response(req, bhttp::status::ok, {{"status", "ok"}});
+    switch (m.found->target) {
+        case endpoint::health: co_return json_response(req, bhttp::status::ok, {{"status", "ok"}});
+        case endpoint::ready: co_return co_await handle_ready(svc, req);
+        case endpoint::metrics:
+            if (!svc.metrics) break;  // metrics off: as if there were no such page
+            co_return co_await handle_metrics(svc, req);
+        case endpoint::list_jobs: co_return co_await handle_list_jobs(svc, req);
+        case endpoint::get_job: co_return co_await handle_get_job(svc, req, std::string(m.params.at(0)));
+        case endpoint::cancel_job: co_return co_await handle_cancel_job(svc, req, std::string(m.params.at(0)));
+        case endpoint::retry_job: co_return co_await handle_retry_job(svc, req, std::string(m.params.at(0)));
+        case endpoint::thumb:
+            co_return co_await handle_thumb(svc, req, std::string(m.params.at(0)), std::string(m.params.at(1)));
+        case endpoint::page: co_return handle_static(req, path == "/" ? "/index.html" : path);
+        case endpoint::upload:  // (not plain: the session runs them)
+        case endpoint::events: break;
     }
-    if (path == "/readyz") {
-        if (!get) co_return method_not_allowed(req, "GET, HEAD");
-        co_return co_await handle_ready(svc, req);
-    }
-    if (path == "/metrics" && svc.metrics) {
-        if (!get) co_return method_not_allowed(req, "GET, HEAD");
-        co_return co_await handle_metrics(svc, req);
-    }
-    if (seg.size() >= 3 && seg[0] == "api" && seg[1] == "v1" && seg[2] == "jobs") {
-        if (seg.size() == 3) {
-            if (method == bhttp::verb::post) co_return error_response(req, bhttp::status::bad_request, errc::bad_request, "upload body missing");
-            if (!get) co_return method_not_allowed(req, "GET, HEAD, POST");
-            co_return co_await handle_list_jobs(svc, req);
-        }
-        if (seg.size() == 4) {
-            if (method == bhttp::verb::delete_) co_return co_await handle_cancel_job(svc, req, std::string(seg[3]));
-            if (!get) co_return method_not_allowed(req, "GET, HEAD, DELETE");
-            co_return co_await handle_get_job(svc, req, std::string(seg[3]));
-        }
-        if (seg.size() == 5 && seg[4] == "retry") {
-            if (method != bhttp::verb::post) co_return method_not_allowed(req, "POST");
-            co_return co_await handle_retry_job(svc, req, std::string(seg[3]));
-        }
-    }
-    if (seg.size() == 3 && seg[0] == "thumbs") {
-        if (!get) co_return method_not_allowed(req, "GET, HEAD");
-        co_return co_await handle_thumb(svc, req, std::string(seg[1]), std::string(seg[2]));
-    }
-    if (get && seg.size() <= 1) {
-        auto res = handle_static(req, path == "/" ? "/index.html" : path);
-        co_return res;
-    }
-    co_return error_response(req, bhttp::status::not_found, errc::not_found,
-                             "no route for " + std::string(req.method_string()) + " " + std::string(path));
+    co_return handle_static(req, path);
 }
 
 // A header that parsed but is still refused: an overlong URL, too many fields, a method or a
@@ -247,32 +203,10 @@ error header_failure(beast::error_code ec, std::string_view target, std::string_
                  "the request header is larger than " + std::to_string(max_header_bytes) + " bytes"};
 }
 
-// Writes an answer with extra header lines (CORS, WWW-Authenticate) put right after its status
-// line: a message_generator hides its header, and this keeps every handler unaware of them.
-asio::awaitable<beast::error_code> write_answer(beast::tcp_stream& stream, bhttp::message_generator& res,
-                                                const std::string& extra) {
-    if (!extra.empty()) {
-        beast::error_code ec;
-        const auto bufs = res.prepare(ec);
-        if (ec) co_return ec;
-        std::string head;
-        for (const auto& b : bufs) head.append(static_cast<const char*>(b.data()), b.size());
-        const auto taken = head.size();
-        if (const auto eol = head.find("\r\n"); eol != std::string::npos) head.insert(eol + 2, extra);
-        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(head), asio::as_tuple(asio::use_awaitable));
-        if (wec) co_return wec;
-        res.consume(taken);
-        if (res.is_done()) co_return beast::error_code{};
-    }
-    auto [wec, wn] = co_await beast::async_write(stream, std::move(res), asio::as_tuple(asio::use_awaitable));
-    co_return wec;
-}
-
 // Tokens and CORS, decided from the header alone (an upload's body is never read for a refused
 // request). Returns the answer for a refused request or a preflight; adds to `extra` the header
-// lines the answer needs.
-std::optional<bhttp::message_generator> check_access(const access_policy& policy, const request_header& req,
-                                                     std::string& extra) {
+// fields the answer needs.
+std::optional<answer> check_access(const access_policy& policy, const request_header& req, extra_fields& extra) {
     const auto path = path_of(req.target());
     std::optional<std::string_view> origin;
     if (auto it = req.find(bhttp::field::origin); it != req.end()) origin = it->value();
@@ -280,13 +214,13 @@ std::optional<bhttp::message_generator> check_access(const access_policy& policy
     closing.keep_alive(false);  // a refused request's body is not read: the connection goes
     switch (decide_cors(policy.cors_origins, req.method() == bhttp::verb::options, path, origin)) {
         case cors_action::none: break;
-        case cors_action::allow: extra = cors_header_lines(*origin, false); break;
+        case cors_action::allow: extra = cors_fields(*origin, false); break;
         case cors_action::preflight_ok: {
-            extra = cors_header_lines(*origin, true);
+            extra = cors_fields(*origin, true);
             bhttp::response<bhttp::empty_body> res{bhttp::status::no_content, req.version()};
             security_headers(res);
             res.keep_alive(false);
-            return bhttp::message_generator(std::move(res));
+            return answer(std::move(res));
         }
         case cors_action::preflight_refused:
             return error_response(closing, bhttp::status::forbidden, errc::forbidden,
@@ -299,14 +233,10 @@ std::optional<bhttp::message_generator> check_access(const access_policy& policy
         if (auto fields = query_fields(req.target()); fields)
             if (auto it = fields->find("access_token"); it != fields->end()) query_token = it->second;
     if (allowed(policy, path, authorization, query_token)) return std::nullopt;
-    extra += "WWW-Authenticate: Bearer realm=\"quickthumb\"\r\n";
+    extra.emplace_back("WWW-Authenticate", "Bearer realm=\"quickthumb\"");
     return error_response(closing, bhttp::status::unauthorized, errc::unauthorized,
                           authorization || query_token ? "the token is not accepted"
                                                        : "this request needs Authorization: Bearer <token>");
-}
-
-bool is_upload(const request_header& req) {
-    return req.method() == bhttp::verb::post && path_of(req.target()) == "/api/v1/jobs";
 }
 
 // Closing a socket with unread request bytes makes the kernel send a reset, which can destroy the
@@ -404,7 +334,8 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                 const auto why = header_failure(
                     ec, parser.get().target(), std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
                 stream.expires_after(write_timeout);
-                co_await beast::async_write(stream, error_response(dummy, why), asio::as_tuple(asio::use_awaitable));
+                auto out = error_response(dummy, why).release();  // (named: GCC 12 and temporaries in co_await)
+                co_await beast::async_write(stream, std::move(out), asio::as_tuple(asio::use_awaitable));
                 count(static_cast<int>(status_for(why.code)));
                 break;
             }
@@ -413,7 +344,9 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
             path_text.clear();
             for (char c : path_of(req.target()).substr(0, 256))  // bounded, and safe inside quotes
                 path_text += (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) ? '_' : c;
-            label = route_label(path_of(req.target()), req.method());
+            const route_match matched = match_route(path_of(req.target()), req.method());
+            label = matched.label;
+            const handler_kind kind = matched.found ? matched.found->kind : handler_kind::plain;
             client = peer;
             if (svc.cfg.trust_proxy) {
                 std::string forwarded;
@@ -424,14 +357,14 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                 }
                 if (auto c = forwarded_client(forwarded)) client = std::move(*c);
             }
-            std::optional<bhttp::message_generator> response;
+            std::optional<answer> response;
             // Refused from the header alone, before any body is read: a header over the limits,
             // then a missing token (or a CORS preflight), then an upload over the client's rate.
-            std::string extra;  // header lines added to the answer (CORS, WWW-Authenticate)
+            extra_fields extra;  // added to the answer (CORS, WWW-Authenticate, Connection: close)
             const auto refused = refuse_header(req);
             if (!refused && svc.access) response = check_access(*svc.access, req, extra);
             rate_limiter::decision quota;
-            if (!refused && !response && is_upload(req) && lim->uploads)
+            if (!refused && !response && kind == handler_kind::upload && lim->uploads)
                 quota = lim->uploads->take(client, rate_limiter::clock::now());
             if (refused) {
                 request_header h{req};
@@ -445,7 +378,7 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                                              "too many uploads from " + client + "; retry in " +
                                                  std::to_string(quota.retry_after_seconds) + " s",
                                              quota.retry_after_seconds));
-            } else if (is_upload(req)) {
+            } else if (kind == handler_kind::upload) {
                 // The handler marks its answer keep_alive(false) whenever the body was not read whole.
                 response.emplace(co_await handle_upload(svc, stream, buffer, parser));
             } else {
@@ -475,13 +408,14 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                                                                 std::to_string(max_small_body) + " bytes"}
                                                     : error{errc::bad_request, "malformed request body: " + bec.message()};
                         stream.expires_after(write_timeout);
-                        co_await beast::async_write(stream, error_response(h, why), asio::as_tuple(asio::use_awaitable));
+                        auto out = error_response(h, why).release();
+                        co_await beast::async_write(stream, std::move(out), asio::as_tuple(asio::use_awaitable));
                         count(static_cast<int>(status_for(why.code)));
                         break;
                     }
                 }
                 request_header h{body_parser.get().base()};
-                if (h.method() == bhttp::verb::get && path_of(h.target()) == "/api/v1/events") {
+                if (kind == handler_kind::stream) {
                     h.target(strip_query_param(h.target(), "access_token"));  // said once is enough
                     auto refused = co_await handle_events(svc, stream, h, extra);
                     if (!refused) {
@@ -491,18 +425,20 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
                     }
                     response.emplace(std::move(*refused));
                 } else {
-                    response.emplace(co_await route(svc, h));
+                    response.emplace(co_await dispatch(svc, h, matched));
                 }
             }
             keep_alive = response->keep_alive();
             // Draining: this answer is the connection's last, and says so.
             if (open->draining && keep_alive) {
-                extra += "Connection: close\r\n";
+                response->keep_alive(false);
                 keep_alive = false;
             }
-            const int status = status_of(*response);
+            response->add(extra);
+            const int status = response->status();
             stream.expires_after(write_timeout);
-            auto wec = co_await write_answer(stream, *response, extra);
+            auto out = std::move(*response).release();
+            auto [wec, wn] = co_await beast::async_write(stream, std::move(out), asio::as_tuple(asio::use_awaitable));
             count(status);
             if (wec) break;
         }
@@ -516,9 +452,8 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
         request_header dummy{bhttp::verb::get, "/", 11};
         dummy.keep_alive(false);
         stream.expires_after(write_timeout);
-        co_await beast::async_write(stream, error_response(dummy, bhttp::status::internal_server_error, errc::internal,
-                                                           "internal error"),
-                                    asio::as_tuple(asio::use_awaitable));
+        auto out = error_response(dummy, bhttp::status::internal_server_error, errc::internal, "internal error").release();
+        co_await beast::async_write(stream, std::move(out), asio::as_tuple(asio::use_awaitable));
     }
     if (drained_idle) {
         beast::error_code ignored;

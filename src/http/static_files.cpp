@@ -43,7 +43,7 @@ std::string_view content_type_for(std::string_view path) {
 
 }  // namespace
 
-asio::awaitable<bhttp::message_generator> handle_thumb(services& svc, const request_header& req, std::string id,
+asio::awaitable<answer> handle_thumb(services& svc, const request_header& req, std::string id,
                                                        std::string name) {
     if (!is_valid_job_id(id) || !is_valid_output_name(name))
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
@@ -82,7 +82,7 @@ asio::awaitable<bhttp::message_generator> handle_thumb(services& svc, const requ
     co_return res;
 }
 
-bhttp::message_generator handle_static(const request_header& req, std::string_view path) {
+answer handle_static(const request_header& req, std::string_view path) {
     for (const auto& a : web::assets()) {
         if (a.path != path) continue;
         bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};

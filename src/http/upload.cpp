@@ -191,7 +191,7 @@ std::optional<error> check_idempotency_key(std::string_view key) {
 
 // The answer to an upload: one job, or {"jobs": [...]} for several; 202 either way, also when
 // an Idempotency-Key replays an earlier request (marked by Idempotent-Replayed: true).
-bhttp::message_generator accepted_response(const request_header& req, const std::vector<job>& jobs, bool replayed) {
+answer accepted_response(const request_header& req, const std::vector<job>& jobs, bool replayed) {
     boost::json::value body;
     if (jobs.size() == 1) {
         body = to_json(jobs[0]);
@@ -229,7 +229,7 @@ result<int> take_max_attempts(std::multimap<std::string, std::string>& fields, i
 
 }  // namespace
 
-asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tcp_stream& stream,
+asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
                                                         beast::flat_buffer& buffer, header_parser& hparser) {
     // Copy the header: the parser is moved into the body parser below.
     request_header req = hparser.get();
@@ -249,7 +249,7 @@ asio::awaitable<bhttp::message_generator> handle_upload(services& svc, beast::tc
                      "\n";
         security_headers(res);
     res.prepare_payload();
-        co_return bhttp::message_generator(std::move(res));
+        co_return answer(std::move(res));
     }
     // A request already seen under this key gets its first answer again, before the body is read.
     std::optional<std::string> idempotency_key;
