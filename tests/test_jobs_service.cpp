@@ -209,3 +209,49 @@ TEST_CASE("jobs: an idempotency key replays the first request's jobs and tells n
           std::vector<std::string>{a.id.substr(0, 4) + ":new->queued", marker.id.substr(0, 4) + ":new->queued"});
     CHECK(f.jobs.waiting() == 2);
 }
+
+TEST_CASE("jobs: an upload's files become its jobs' uploads; a replay keeps none of its own", "[jobs][store][storage]") {
+    fixture f;
+    auto received_of = [&](const std::string& bytes, std::unique_ptr<blob_store::upload>& keep) {
+        auto up = qt_test::wait_now(f.files.begin_upload());
+        REQUIRE(up);
+        const std::span<const std::uint8_t> span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+        REQUIRE(qt_test::wait_now((*up)->append(span)));
+        keep = std::move(*up);
+        return jobs_service::received{keep.get(), "photo.jpg", static_cast<std::int64_t>(bytes.size())};
+    };
+    auto uploads_stored = [&] {
+        int n = 0;
+        for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(f.dir.path() / "uploads")) ++n;
+        return n;
+    };
+    std::unique_ptr<blob_store::upload> a, b, c;
+    std::vector<jobs_service::received> first{received_of("first", a), received_of("second!", b)};
+    std::vector<jobs_service::received> again{received_of("third", c)};
+    job_params params;
+    std::vector<job> made;
+    qt_test::run_for(f.io, [&]() -> asio::awaitable<void> {
+        auto r = co_await f.jobs.accept(first, params, 2, std::string("key-u"));
+        REQUIRE(r);
+        CHECK_FALSE(r->replayed);
+        made = r->jobs;
+        auto replay = co_await f.jobs.accept(again, params, 2, std::string("key-u"));
+        REQUIRE(replay);
+        CHECK(replay->replayed);
+        REQUIRE(replay->jobs.size() == 2);
+        CHECK(replay->jobs[0].id == made[0].id);
+    }(), 20s);
+    REQUIRE(made.size() == 2);
+    CHECK(made[0].source.bytes == 5);
+    CHECK(made[1].source.bytes == 7);
+    CHECK(made[0].max_attempts == 2);
+    for (const auto& j : made) {
+        INFO(j.id);
+        CHECK(qt_test::read_now(f.files.has_upload(j.id)));
+        CHECK(qt_test::read_now(f.db.get(j.id)));
+    }
+    CHECK(std::string(reinterpret_cast<const char*>(qt_test::read_now(f.files.read_upload(made[1].id)).bytes().data()), 7) ==
+          "second!");
+    CHECK(uploads_stored() == 2);  // the replayed request's file went
+    CHECK(f.jobs.waiting() == 2);
+}

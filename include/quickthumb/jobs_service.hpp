@@ -9,6 +9,7 @@
 // storage_readonly or io_error (507/500 for a client; the worker keeps its outcome and saves it
 // later); a refused transition is not_found, bad_request or conflict. Nothing here throws for them.
 #include "quickthumb/job.hpp"
+#include "quickthumb/blob_store.hpp"
 #include "quickthumb/job_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -24,7 +25,6 @@
 
 namespace quickthumb {
 
-class blob_store;
 
 class jobs_service {
 public:
@@ -55,7 +55,18 @@ public:
         bool replayed = false;  // the idempotency key named earlier jobs: nothing new was made
         std::vector<job> jobs;  // the new jobs as committed, or the key's earlier jobs as they are now
     };
-    // New jobs (their uploads already stored), once for an idempotency key within its window.
+    // One received file of an upload: its bytes written to the blob store, not yet committed.
+    struct received {
+        blob_store::upload* blob = nullptr;
+        std::string filename;
+        std::int64_t bytes = 0;
+    };
+    // An upload's jobs, one per file, durable before this returns: the files are committed as
+    // the jobs' uploads, then the rows; once for an idempotency key within its window (a replay
+    // answers the key's earlier jobs and keeps nothing of this one). On failure nothing stays.
+    boost::asio::awaitable<result<accepted>> accept(std::vector<received> files, job_params params,
+                                                    int max_attempts, std::optional<std::string> key);
+    // New jobs whose uploads are already stored (the rows only).
     boost::asio::awaitable<result<accepted>> accept(std::vector<job> jobs, std::optional<std::string> key);
     // queued|processing -> cancelled; its thumbnails are removed, a running attempt stops at its
     // next safe point (the workers hear the change). Cancelling a cancelled job returns it as it is.

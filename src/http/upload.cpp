@@ -1,8 +1,11 @@
-// POST /api/v1/jobs: streams the body into the blob store (never the whole upload in memory), then
-// makes the jobs durable (uploads committed, rows committed) before answering 202. Each file's
-// first bytes are sniffed as they arrive: anything but a format the engine decodes refuses the
-// whole request at once with 415, before any job is stored.
+// POST /api/v1/jobs, the HTTP part: checks from the header alone (shutdown, backlog, idempotency
+// replay, size, content type, query options), then read_upload streams the body through
+// upload_body (multipart, sniffing: anything but a format the engine decodes refuses the whole
+// request at once with 415) into the blob store, never the whole upload in memory; the options
+// are parsed once the form fields are in, and the jobs core (jobs_service::accept) makes the
+// uploads and their jobs durable before the 202.
 #include "handlers.hpp"
+#include "upload_body.hpp"
 
 #include "quickthumb/image.hpp"
 #include "quickthumb/job.hpp"
@@ -24,81 +27,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr std::size_t max_files = 100;
-constexpr std::size_t max_fields = 32;
-constexpr std::size_t max_field_bytes = 1024;
 constexpr std::size_t read_chunk = 64 * 1024;
-// image::sniff decides from at most this much (an SVG's XML prolog is the longest it reads).
-constexpr std::size_t sniff_bytes = 1024;
-
-// One file of an upload as it arrives. The body parser's callbacks only buffer (they cannot
-// wait); after each chunk of the body the handler hands what was buffered to the blob store
-// (flush), so at most one read chunk per request is held in memory and no file I/O runs here.
-class received_file {
-public:
-    void write(std::string_view data) {
-        if (head_.size() < sniff_bytes) head_.append(data.substr(0, sniff_bytes - head_.size()));
-        bytes_ += static_cast<std::int64_t>(data.size());
-        if (!failure_) pending_.append(data);
-    }
-    // Appends what was buffered to the file's blob (begun on the first call). A failure is kept
-    // for the answer; the rest of the body is still read, so the connection stays usable.
-    asio::awaitable<void> flush(blob_store& blobs) {
-        if (failure_) co_return;
-        if (!blob_) {
-            auto begun = co_await blobs.begin_upload();
-            if (!begun) {
-                failure_ = begun.error();
-                pending_.clear();
-                co_return;
-            }
-            blob_ = std::move(*begun);
-        }
-        if (pending_.empty()) co_return;
-        auto r = co_await blob_->append(
-            std::span(reinterpret_cast<const std::uint8_t*>(pending_.data()), pending_.size()));
-        pending_.clear();
-        if (!r) failure_ = r.error();
-    }
-    blob_store::upload* blob() const { return blob_.get(); }
-    std::int64_t bytes() const { return bytes_; }
-    const std::optional<error>& failure() const { return failure_; }
-
-    // Once enough of the file has arrived to tell (or all of it, at_end): an error if it is not an
-    // image the engine decodes. An empty file is left to the caller's own, clearer message.
-    std::optional<error> check_format(bool at_end) {
-        if (format_checked_ || (!at_end && head_.size() < sniff_bytes) || bytes_ == 0) return std::nullopt;
-        format_checked_ = true;
-        const auto f = image::sniff(
-            std::span(reinterpret_cast<const std::uint8_t*>(head_.data()), head_.size()));
-        head_ = {};
-        auto refused = image::unsupported_input(f);
-        if (refused) refused->message = "'" + filename + "': " + refused->message;
-        return refused;
-    }
-
-    std::string filename;
-
-private:
-    std::unique_ptr<blob_store::upload> blob_;  // removed with it unless committed
-    std::string pending_;                        // received, not yet appended
-    std::int64_t bytes_ = 0;
-    std::optional<error> failure_;
-    std::string head_;  // the first sniff_bytes, for check_format
-    bool format_checked_ = false;
-};
-
-// Keeps only a safe display name: no directories, no control characters, bounded length.
-std::string clean_filename(std::string_view name) {
-    if (auto slash = name.find_last_of("/\\"); slash != std::string_view::npos) name.remove_prefix(slash + 1);
-    std::string out;
-    for (char c : name)
-        if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) out += c;
-    if (out.size() > 255) out.resize(255);
-    return out.empty() ? "upload" : out;
-}
-
-bool is_file_field(std::string_view name) { return name == "file" || name == "files" || name == "file[]"; }
 
 std::string_view media_type(std::string_view content_type) {
     auto semi = content_type.find(';');
@@ -114,70 +43,58 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
     return true;
 }
 
-// Receives a multipart body: file parts into temp files, other parts into `fields`.
-struct multipart_sink {
-    std::vector<std::unique_ptr<received_file>> uploads{};
-    std::multimap<std::string, std::string> fields{};
-    std::optional<error> failure{};
-    received_file* current_file = nullptr;
-    std::string* current_field = nullptr;
-
-    // One file that is not an image refuses the whole request: simpler for a client than a
-    // partial success, and nothing has been stored yet.
-    void refuse_unless_image(bool at_end) {
-        if (failure || !current_file) return;
-        if (auto e = current_file->check_format(at_end)) {
-            if (uploads.size() > 1) e->message += "; the whole request is refused, no job was created";
-            failure = std::move(e);
-            current_file = nullptr;
+// Hands what each file received since the last call to the blob store (a file's blob begins on
+// its first call). A store failure stays with its file for the answer; the body is still read.
+asio::awaitable<void> store_pending(upload_body& body, blob_store& blobs) {
+    for (auto& f : body.files()) {
+        std::string data = f->take_pending();
+        if (f->failure) continue;
+        if (!f->blob) {
+            auto begun = co_await blobs.begin_upload();
+            if (!begun) {
+                f->failure = begun.error();
+                continue;
+            }
+            f->blob = std::move(*begun);
         }
+        if (data.empty()) continue;
+        const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
+        if (auto r = co_await f->blob->append(bytes); !r) f->failure = r.error();
     }
+}
 
-    multipart::callbacks callbacks() {
-        return {
-            [this](const multipart::part_header& h) {
-                current_file = nullptr;
-                current_field = nullptr;
-                if (failure) return;
-                if (is_file_field(h.name)) {
-                    if (uploads.size() >= max_files) {
-                        failure = error{errc::bad_request, "too many files in one upload (at most " +
-                                                               std::to_string(max_files) + ")"};
-                        return;
-                    }
-                    uploads.push_back(std::make_unique<received_file>());
-                    uploads.back()->filename = clean_filename(h.filename.value_or("upload"));
-                    current_file = uploads.back().get();
-                } else {
-                    if (fields.size() >= max_fields) {
-                        failure = error{errc::bad_request, "too many form fields"};
-                        return;
-                    }
-                    current_field = &fields.emplace(h.name, std::string())->second;
-                }
-            },
-            [this](std::string_view data) {
-                if (current_file) {
-                    current_file->write(data);
-                    refuse_unless_image(false);
-                } else if (current_field) {
-                    if (current_field->size() + data.size() > max_field_bytes) {
-                        failure = error{errc::bad_request, "a form field is longer than " +
-                                                               std::to_string(max_field_bytes) + " bytes"};
-                        current_field = nullptr;
-                        return;
-                    }
-                    current_field->append(data);
-                }
-            },
-            [this] {
-                if (current_file) refuse_unless_image(true);
-                current_file = nullptr;
-                current_field = nullptr;
-            },
-        };
-    }
+// Reads an upload's body from the stream into `body`, its files into the blob store as they
+// arrive. A refusal before the body's end (malformed, too large, not an image) says so with
+// body_read = false: the connection cannot be reused.
+struct read_outcome {
+    std::optional<error> refused;
+    bool body_read = false;
 };
+asio::awaitable<read_outcome> read_upload(services& svc, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                          header_parser& hparser, upload_body& body) {
+    bhttp::request_parser<bhttp::buffer_body> parser(std::move(hparser));
+    parser.body_limit(svc.cfg.max_upload);
+    std::vector<char> chunk(read_chunk);
+    while (!parser.is_done()) {
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        stream.expires_after(svc.cfg.body_timeout);
+        auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec == bhttp::error::body_limit)
+            co_return read_outcome{error{errc::payload_too_large, "the upload is larger than the limit of " +
+                                                                      std::to_string(svc.cfg.max_upload) + " bytes"}};
+        if (ec) co_return read_outcome{error{errc::bad_request, "the upload did not arrive whole: " + ec.message()}};
+        std::string_view got(chunk.data(), chunk.size() - parser.get().body().size);
+        if (svc.metrics) svc.metrics->add_upload_bytes(got.size());
+        body.feed(got);
+        if (body.refused()) co_return read_outcome{body.refused()};
+        co_await store_pending(body, svc.files);
+    }
+    // From here on the whole request has been read: the connection may be kept.
+    co_await store_pending(body, svc.files);  // a file whose part ended the body
+    co_return read_outcome{body.finish(), true};
+}
 
 // Idempotency-Key: what Stripe and the IETF draft use. Any visible ASCII, bounded.
 std::optional<error> check_idempotency_key(std::string_view key) {
@@ -284,17 +201,14 @@ asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
         boundary = std::move(*b);
     }
 
-    // The body: into temp files as it arrives.
-    multipart_sink sink;
-    std::optional<multipart::parser> mp;
+    // The body: into the blob store as it arrives.
+    std::optional<upload_body> body;
     if (boundary) {
-        mp.emplace(*boundary, sink.callbacks());
+        body.emplace(upload_body::as_multipart{*boundary});
     } else {
-        sink.uploads.push_back(std::make_unique<received_file>());
         auto name = query->find("filename");
-        sink.uploads.back()->filename = clean_filename(name != query->end() ? name->second : "upload");
+        body.emplace(upload_body::as_raw{name != query->end() ? name->second : "upload"});
         if (name != query->end()) query->erase(name);
-        sink.current_file = sink.uploads.back().get();
     }
     // Options in the query are known now: a bad one is refused before the body is streamed.
     const bool query_has_attempts = query->count("max_attempts") > 0;
@@ -310,55 +224,15 @@ asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
         if (cec) co_return refuse(errc::bad_request, "connection failed");
     }
 
-    bhttp::request_parser<bhttp::buffer_body> parser(std::move(hparser));
-    parser.body_limit(svc.cfg.max_upload);
-    std::vector<char> chunk(read_chunk);
-    while (!parser.is_done()) {
-        parser.get().body().data = chunk.data();
-        parser.get().body().size = chunk.size();
-        stream.expires_after(svc.cfg.body_timeout);
-        auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-        if (ec == bhttp::error::need_buffer) ec = {};
-        if (ec == bhttp::error::body_limit)
-            co_return refuse(errc::payload_too_large, "the upload is larger than the limit of " +
-                                                          std::to_string(svc.cfg.max_upload) + " bytes");
-        if (ec) co_return refuse(errc::bad_request, "the upload did not arrive whole: " + ec.message());
-        std::string_view got(chunk.data(), chunk.size() - parser.get().body().size);
-        if (svc.metrics) svc.metrics->add_upload_bytes(got.size());
-        if (mp) {
-            if (auto perr = mp->feed(got)) co_return refuse(errc::bad_request, "malformed multipart body: " + mp->error_message());
-        } else {
-            sink.uploads.back()->write(got);
-            sink.refuse_unless_image(false);
-        }
-        if (sink.failure) co_return refuse(sink.failure->code, sink.failure->message);
-        for (auto& u : sink.uploads) co_await u->flush(svc.files);
-    }
-    // From here on the whole request has been read: the connection may be kept.
-    if (!mp) {
-        sink.refuse_unless_image(true);  // a raw body shorter than sniff_bytes
-        if (sink.failure) co_return error_response(req, *sink.failure);
-    }
-    if (mp && !mp->started())
-        co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
-                                 "malformed multipart body: the boundary from Content-Type never appears in it");
-    if (mp && !mp->done())
-        co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
-                                 "malformed multipart body: it ended before the closing boundary");
-    if (sink.uploads.empty())
-        co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
-                                 "no image in the request: send it as a multipart field named 'file'");
-    for (auto& u : sink.uploads) {
-        co_await u->flush(svc.files);  // a file whose part ended the body
-        if (u->failure()) co_return error_response(req, *u->failure());
-        if (u->bytes() == 0)
-            co_return error_response(req, bhttp::status::bad_request, errc::bad_request,
-                                     "the file '" + u->filename + "' is empty");
+    auto got = co_await read_upload(svc, stream, buffer, hparser, *body);
+    if (got.refused) {
+        if (!got.body_read) co_return refuse(got.refused->code, got.refused->message);
+        co_return error_response(req, *got.refused);
     }
 
     // Options: query string and form fields together (the same name twice is refused).
     auto options = *query;
-    options.insert(sink.fields.begin(), sink.fields.end());
+    options.insert(body->fields().begin(), body->fields().end());
     if (query_has_attempts && options.count("max_attempts") > 0)
         co_return error_response(req, error{errc::invalid_option, "max_attempts is given more than once"});
     auto max_attempts = take_max_attempts(options, *query_attempts);
@@ -366,49 +240,12 @@ asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
     auto params = parse_job_params(options);
     if (!params) co_return error_response(req, params.error());
 
-    std::vector<job> jobs;
-    const auto now = now_ms();
-    for (auto& u : sink.uploads) {
-        job j;
-        j.id = new_job_id();
-        j.created_at = j.updated_at = now;
-        j.source.filename = u->filename;
-        j.source.bytes = u->bytes();
-        j.params = *params;
-        j.max_attempts = *max_attempts;
-        jobs.push_back(std::move(j));
-    }
-
-    // Durable before 202: upload files flushed and moved into place, then the rows committed.
-    std::vector<std::string> ids;
-    std::vector<blob_store::upload*> blobs;
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-        ids.push_back(jobs[i].id);
-        blobs.push_back(sink.uploads[i]->blob());
-    }
-    auto committed = co_await svc.files.commit_uploads(std::move(blobs), ids);
-    if (!committed) co_return error_response(req, committed.error());
-    // Uploads whose jobs were not made (or were made by an earlier request with the same key).
-    auto remove_uploads = [&]() -> asio::awaitable<void> {
-        for (const auto& id : ids)
-            if (auto r = co_await svc.files.remove_job(id); !r)
-                log::warn("upload of a refused request not removed", "job=" + id + " error=\"" + r.error().message + "\"");
-    };
-    auto accepted = co_await svc.jobs.accept(std::move(jobs), idempotency_key);
-    if (!accepted) {
-        if (is_store_failure(accepted.error().code))
-            log::error("job insert failed", "error=\"" + accepted.error().message + "\"");
-        co_await remove_uploads();
-        co_return error_response(req, accepted.error());
-    }
-    if (accepted->replayed) {
-        // A request with the same key won the race while this body was arriving: its jobs stand.
-        co_await remove_uploads();
-        co_return accepted_response(req, accepted->jobs, true);
-    }
-    for (const auto& j : accepted->jobs)
-        log::info("job queued", "job=" + j.id + " bytes=" + std::to_string(j.source.bytes));
-    co_return accepted_response(req, accepted->jobs, false);
+    std::vector<jobs_service::received> files;
+    for (const auto& f : body->files()) files.push_back(jobs_service::received{f->blob.get(), f->filename, f->bytes()});
+    auto accepted = co_await svc.jobs.accept(std::move(files), *params, *max_attempts, idempotency_key);
+    if (!accepted) co_return error_response(req, accepted.error());
+    // (A request with the same key may have won the race while this body was arriving: its jobs stand.)
+    co_return accepted_response(req, accepted->jobs, accepted->replayed);
 }
 
 }  // namespace quickthumb::http

@@ -76,6 +76,40 @@ asio::awaitable<result<jobs_service::accepted>> jobs_service::accept(std::vector
     co_return accepted{true, std::move(*seen)};
 }
 
+asio::awaitable<result<jobs_service::accepted>> jobs_service::accept(std::vector<received> files, job_params params,
+                                                                     int max_attempts, std::optional<std::string> key) {
+    std::vector<job> jobs;
+    std::vector<std::string> ids;
+    std::vector<blob_store::upload*> blobs;
+    const auto now = now_ms();
+    for (auto& f : files) {
+        job j;
+        j.id = new_job_id();
+        j.created_at = j.updated_at = now;
+        j.source.filename = std::move(f.filename);
+        j.source.bytes = f.bytes;
+        j.params = params;
+        j.max_attempts = max_attempts;
+        ids.push_back(j.id);
+        blobs.push_back(f.blob);
+        jobs.push_back(std::move(j));
+    }
+    // Durable before the rows: a job row always has its upload.
+    if (auto committed = co_await files_.commit_uploads(std::move(blobs), ids); !committed) co_return committed.error();
+    auto made = co_await accept(std::move(jobs), std::move(key));
+    if (!made || made->replayed) {
+        // Not made (a store failure), or made by an earlier request with the same key that won
+        // the race while this body arrived: the uploads committed here belong to no job.
+        if (!made) log::error("job insert failed", "error=\"" + made.error().message + "\"");
+        for (const auto& id : ids)
+            if (auto r = co_await files_.remove_job(id); !r)
+                log::warn("upload of a refused request not removed", "job=" + id + " error=\"" + r.error().message + "\"");
+        co_return made;
+    }
+    for (const auto& j : made->jobs) log::info("job queued", "job=" + j.id + " bytes=" + std::to_string(j.source.bytes));
+    co_return made;
+}
+
 asio::awaitable<result<job>> jobs_service::cancel(std::string id) {
     auto c = co_await db_.cancel(id);
     if (!c) co_return c.error();
