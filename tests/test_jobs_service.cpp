@@ -22,23 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// What one subscriber heard, kept under a lock (subscribers run on the service's strand).
-struct heard {
-    std::mutex mutex;
-    std::vector<job_change> changes;
-    void operator()(const job_change& c) {
-        std::lock_guard lk(mutex);
-        changes.push_back(c);
-    }
-    std::vector<job_change> copy() {
-        std::lock_guard lk(mutex);
-        return changes;
-    }
-    std::size_t size() {
-        std::lock_guard lk(mutex);
-        return changes.size();
-    }
-};
+using qt_test::heard;
 
 std::string state_name(const std::optional<job_state>& s) { return s ? std::string(to_string(*s)) : "new"; }
 

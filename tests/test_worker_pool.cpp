@@ -91,22 +91,7 @@ struct fixture {
     }
 };
 
-// What a subscriber heard, under a lock (subscribers run on the service's strand).
-struct recorder {
-    std::mutex mutex;
-    std::vector<job_change> changes;
-    void operator()(const job_change& c) {
-        std::lock_guard lk(mutex);
-        changes.push_back(c);
-    }
-    std::vector<job_change> of(const std::string& id) {
-        std::lock_guard lk(mutex);
-        std::vector<job_change> out;
-        for (const auto& c : changes)
-            if (c.now.id == id) out.push_back(c);
-        return out;
-    }
-};
+using recorder = qt_test::heard;
 
 std::string state_of(const job& j) { return std::string(to_string(j.state)); }
 std::string code_of(const job& j) { return j.last_error ? std::string(errc_name(j.last_error->code)) : "none"; }
