@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include "support/catch_result.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <unistd.h>
 
@@ -66,6 +67,12 @@ TEST_CASE("blob store: an upload is seen whole under its id only once committed"
     REQUIRE(qt_test::wait_now(f.blobs.commit_uploads({a->get(), b->get()}, {ida, idb})));
     CHECK(text_of(qt_test::read_now(f.blobs.read_upload(ida))) == "first");
     CHECK(qt_test::read_now(f.blobs.read_upload(idb)).bytes().empty());
+
+    // Recovery's list: what was stored before a moment; nothing here is an hour old.
+    const auto listed = qt_test::read_now(f.blobs.list_uploads(std::chrono::seconds(0)));
+    CHECK(std::is_permutation(listed.begin(), listed.end(), std::vector<std::string>{id, ida, idb}.begin()));
+    CHECK(listed.size() == 3);
+    CHECK(qt_test::read_now(f.blobs.list_uploads(std::chrono::seconds(3600))).empty());
 
     REQUIRE(qt_test::wait_now(f.blobs.remove_upload(id)));
     CHECK_FALSE(qt_test::read_now(f.blobs.has_upload(id)));

@@ -239,3 +239,32 @@ TEST_CASE("jobs: an upload's files become its jobs' uploads; a replay keeps none
     CHECK(uploads_stored() == 2);  // the replayed request's file went
     CHECK(f.jobs.waiting() == 2);
 }
+
+TEST_CASE("jobs: start-up removes old uploads no job owns, and only those", "[jobs][store][storage]") {
+    fixture f;
+    auto store_upload = [&](const std::string& id) {
+        auto up = qt_test::wait_now(f.files.begin_upload());
+        REQUIRE(up);
+        REQUIRE(qt_test::wait_now((*up)->append(std::span<const std::uint8_t>())));
+        REQUIRE(qt_test::wait_now(f.files.commit_uploads({up->get()}, {id})));
+    };
+    // An hour and more ago: what a crash between an upload's commit and its row's leaves.
+    auto age = [&](const std::string& id) {
+        std::filesystem::last_write_time(f.dir.path() / "uploads" / id,
+                                         std::filesystem::file_time_type::clock::now() - std::chrono::hours(2));
+    };
+    job owned = make_job();
+    const std::string orphan = new_job_id(), fresh = new_job_id();
+    for (const auto& id : {owned.id, orphan, fresh}) store_upload(id);
+    age(owned.id);
+    age(orphan);
+    const std::vector<job> one{owned};
+    qt_test::run_for(f.io, [&]() -> asio::awaitable<void> {
+        auto r = co_await f.jobs.accept(one, std::nullopt);
+        REQUIRE(r);
+    }(), 20s);
+    qt_test::wait_now(f.jobs.recover_interrupted());
+    CHECK_FALSE(qt_test::read_now(f.files.has_upload(orphan)));
+    CHECK(qt_test::read_now(f.files.has_upload(owned.id)));  // its job has it
+    CHECK(qt_test::read_now(f.files.has_upload(fresh)));     // maybe another instance's, mid-upload
+}

@@ -16,6 +16,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -103,6 +104,10 @@ public:
 
     // Start-up (blocking; before the service runs): what a previous run left half-written goes.
     virtual void clean_partial() = 0;
+    // The jobs whose uploads were stored more than `older_than` ago: start-up recovery removes
+    // those no job owns (a crash between an upload's commit and its row's). Recent ones are left
+    // alone: another instance sharing the store may be between the two right now.
+    virtual boost::asio::awaitable<result<std::vector<std::string>>> list_uploads(std::chrono::seconds older_than) = 0;
     // Whether a new upload could be stored now (for /readyz): full and read-only disks show here.
     virtual boost::asio::awaitable<result<void>> probe() = 0;
 };

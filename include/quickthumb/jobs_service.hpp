@@ -17,6 +17,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -42,10 +43,13 @@ public:
     void subscribe(subscriber s);
 
     // Start-up, before the service runs: jobs a previous run left processing are queued again or
-    // fail as interrupted, and what they half wrote is removed; the waiting count starts from
+    // fail as interrupted, and what they half wrote is removed, as are uploads older than
+    // orphan_age that no job owns; the waiting count starts from
     // what the store then holds. Nothing is published: no subscriber is listening yet. (The
     // store's part blocks: run it before traffic.)
     boost::asio::awaitable<job_store::recovery> recover_interrupted();
+
+    static constexpr std::chrono::seconds orphan_age{3600};
 
     // Jobs queued (waiting in the store or handed to a worker not yet started): for 429 and metrics.
     std::int64_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }

@@ -40,8 +40,8 @@ public:
         std::visit([v](auto& m) { m.keep_alive(v); }, msg_);
     }
     void add(const extra_fields& fields) {
-        for (const auto& [name, value] : fields)
-            std::visit([&](auto& m) { m.set(name, value); }, msg_);
+        for (const auto& f : fields)  // (no structured binding: clang 14 cannot capture one)
+            std::visit([&](auto& m) { m.set(f.first, f.second); }, msg_);
     }
     // For the write: the answer is consumed.
     bhttp::message_generator release() && {

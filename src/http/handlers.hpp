@@ -45,6 +45,9 @@ bhttp::status status_for(errc e) noexcept;
 
 answer json_response(const request_header& req, bhttp::status status, const boost::json::value& body);
 answer error_response(const request_header& req, const error& err);
+// An error answer that asks the client to come back (429, 503) after `seconds`: Retry-After, and
+// the connection closes after it (the request's body, if any, is not read).
+answer retry_later_response(unsigned version, const error& err, long long seconds);
 answer error_response(const request_header& req, bhttp::status status, errc code, std::string message);
 
 

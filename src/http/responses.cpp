@@ -69,6 +69,14 @@ answer error_response(const request_header& req, const error& err) {
     return error_response(req, status_for(err.code), err.code, err.message);
 }
 
+answer retry_later_response(unsigned version, const error& err, long long seconds) {
+    request_header closing{bhttp::verb::get, "/", version};
+    closing.keep_alive(false);
+    answer res = error_response(closing, err);
+    res.add({{"Retry-After", std::to_string(seconds)}});
+    return res;
+}
+
 std::string_view path_of(std::string_view target) {
     auto q = target.find('?');
     return q == std::string_view::npos ? target : target.substr(0, q);

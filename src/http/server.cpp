@@ -59,21 +59,6 @@ namespace {
 constexpr std::size_t max_refusing = 256;
 constexpr std::chrono::seconds refuse_write_timeout{2};
 
-// An error answer with Retry-After (429 rate_limited, 503 too_many_connections); the connection
-// closes after it.
-bhttp::response<bhttp::string_body> retry_later(unsigned version, errc code, std::string message, long long seconds) {
-    bhttp::response<bhttp::string_body> res{status_for(code), version};
-    res.set(bhttp::field::retry_after, std::to_string(seconds));
-    res.set(bhttp::field::content_type, "application/json");
-    res.keep_alive(false);
-    res.body() = boost::json::serialize(
-                     boost::json::object{{"error", {{"code", errc_name(code)}, {"message", std::move(message)}}}}) +
-                 "\n";
-    security_headers(res);
-    res.prepare_payload();
-    return res;
-}
-
 // A connection's place under the caps, given back when its session ends however it ends.
 class connection_slot {
 public:
@@ -267,8 +252,9 @@ asio::awaitable<void> refuse_connection(std::shared_ptr<connection_limits> lim, 
     log::info("connection refused", "client=" + peer + " status=503 open=" + std::to_string(lim->connections.open()));
     beast::tcp_stream stream(std::move(socket));
     stream.expires_after(refuse_write_timeout);
-    auto res = retry_later(11, errc::too_many_connections, "too many open connections; retry shortly", 1);
-    auto [ec, n] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    auto res = retry_later_response(11, error{errc::too_many_connections, "too many open connections; retry shortly"}, 1)
+                   .release();
+    auto [ec, n] = co_await beast::async_write(stream, std::move(res), asio::as_tuple(asio::use_awaitable));
     // A request the client already sent is read and dropped briefly, so the close is no reset.
     if (!ec) co_await lingering_close(stream, std::chrono::seconds(1), 64 * 1024);
     --lim->refusing;
@@ -374,10 +360,9 @@ asio::awaitable<void> session(services& svc, std::shared_ptr<connection_limits> 
             } else if (response) {
                 // refused or a preflight: answered from the header alone
             } else if (!quota.allowed) {
-                response.emplace(retry_later(req.version(), errc::rate_limited,
-                                             "too many uploads from " + client + "; retry in " +
-                                                 std::to_string(quota.retry_after_seconds) + " s",
-                                             quota.retry_after_seconds));
+                const error limited{errc::rate_limited, "too many uploads from " + client + "; retry in " +
+                                                            std::to_string(quota.retry_after_seconds) + " s"};
+                response.emplace(retry_later_response(req.version(), limited, quota.retry_after_seconds));
             } else if (kind == handler_kind::upload) {
                 // The handler marks its answer keep_alive(false) whenever the body was not read whole.
                 response.emplace(co_await handle_upload(svc, stream, buffer, parser));

@@ -156,18 +156,8 @@ asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
     };
 
     if (!svc.accepting.load()) co_return refuse(errc::shutting_down, "the service is shutting down; try again shortly");
-    if (svc.jobs.waiting() >= static_cast<std::int64_t>(svc.cfg.max_backlog)) {
-        req.keep_alive(false);
-        bhttp::response<bhttp::string_body> res{bhttp::status::too_many_requests, req.version()};
-        res.set(bhttp::field::retry_after, "5");
-        res.set(bhttp::field::content_type, "application/json");
-        res.keep_alive(false);
-        res.body() = R"({"error":{"code":"backlog_full","message":"too many jobs are waiting; retry later"}})"
-                     "\n";
-        security_headers(res);
-    res.prepare_payload();
-        co_return answer(std::move(res));
-    }
+    if (svc.jobs.waiting() >= static_cast<std::int64_t>(svc.cfg.max_backlog))
+        co_return retry_later_response(req.version(), error{errc::backlog_full, "too many jobs are waiting; retry later"}, 5);
     // A request already seen under this key gets its first answer again, before the body is read.
     std::optional<std::string> idempotency_key;
     if (auto it = req.find("Idempotency-Key"); it != req.end()) {

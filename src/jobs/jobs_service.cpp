@@ -28,6 +28,18 @@ asio::awaitable<job_store::recovery> jobs_service::recover_interrupted() {
             if (auto gone = co_await files_.remove_thumbs(id); !gone)
                 log::warn("thumbnails of an interrupted job not removed",
                           "job=" + id + " error=\"" + gone.error().message + "\"");
+    // Uploads no job owns: a crash between an upload's commit and its row's. Old ones only (an
+    // instance sharing the data directory may be between the two now).
+    if (auto stored = co_await files_.list_uploads(orphan_age); stored && !stored->empty()) {
+        auto owned = co_await db_.states_of(*stored);
+        if (owned)
+            for (const auto& id : *stored)
+                if (!owned->contains(id)) {
+                    log::info("upload without a job removed", "job=" + id);
+                    if (auto gone = co_await files_.remove_upload(id); !gone)
+                        log::warn("upload not removed", "job=" + id + " error=\"" + gone.error().message + "\"");
+                }
+    }
     waiting_ = r.queued;
     co_return r;
 }

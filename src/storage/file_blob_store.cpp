@@ -27,11 +27,13 @@ namespace {
 
 constexpr std::size_t io_threads = 4;
 
-// A file being received under tmp/: written in order, fsynced and renamed by commit.
+// A file being received under tmp/: created by its first write (one trip to the I/O threads
+// fewer per upload), written in order, fsynced and renamed by commit.
 class file_upload final : public blob_store::upload {
 public:
-    file_upload(asio::thread_pool& pool, fs::path path, int fd) : pool_(pool), path_(std::move(path)), fd_(fd) {}
+    file_upload(asio::thread_pool& pool, fs::path path) : pool_(pool), path_(std::move(path)) {}
     ~file_upload() override {
+        if (fd_ < 0 && !created_) return;  // nothing was written: nothing to remove
         // Closing and unlinking touch the disk: done on the pool, not the caller's thread.
         asio::post(pool_, [fd = fd_, path = committed_ ? fs::path() : path_] {
             if (fd >= 0) ::close(fd);
@@ -42,6 +44,7 @@ public:
     asio::awaitable<result<void>> append(std::span<const std::uint8_t> bytes) override {
         if (failure_) co_return *failure_;
         auto r = co_await offload(pool_.get_executor(), [&]() -> result<void> {
+            if (auto opened = open_file(); !opened) return opened;
             while (!bytes.empty()) {
                 const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
                 if (n < 0) {
@@ -61,6 +64,7 @@ public:
     // On the pool: flushed and moved to `dest` (whose directory the caller flushes).
     result<void> commit_to(const fs::path& dest) {
         if (failure_) return *failure_;
+        if (auto opened = open_file(); !opened) return opened;  // an empty upload
         if (::fsync(fd_) != 0) return io_failure(errno, "cannot fsync upload");
         if (::rename(path_.c_str(), dest.c_str()) != 0) return io_failure(errno, "rename upload to " + dest.string());
         committed_ = true;
@@ -68,9 +72,19 @@ public:
     }
 
 private:
+    // On the pool.
+    result<void> open_file() {
+        if (fd_ >= 0) return {};
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd_ < 0) return io_failure(errno, "create upload file");
+        created_ = true;
+        return {};
+    }
+
     asio::thread_pool& pool_;
     fs::path path_;
     int fd_ = -1;
+    bool created_ = false;
     std::int64_t size_ = 0;
     std::optional<error> failure_;
     bool committed_ = false;
@@ -113,12 +127,8 @@ public:
     ~file_blob_store() override { pool_.join(); }
 
     asio::awaitable<result<std::unique_ptr<upload>>> begin_upload() override {
-        co_return co_await offload(pool_.get_executor(), [&]() -> result<std::unique_ptr<upload>> {
-            auto path = temp_path();
-            const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-            if (fd < 0) return io_failure(errno, "create upload file");
-            return std::unique_ptr<upload>(std::make_unique<file_upload>(pool_, std::move(path), fd));
-        });
+        // No I/O yet: the file is created by the upload's first write.
+        co_return std::unique_ptr<upload>(std::make_unique<file_upload>(pool_, temp_path()));
     }
 
     asio::awaitable<result<void>> commit_uploads(std::vector<upload*> uploads, std::vector<std::string> ids) override {
@@ -188,6 +198,25 @@ public:
     void clean_partial() override {
         std::error_code ec;
         for (const auto& e : fs::directory_iterator(root_ / "tmp", ec)) fs::remove_all(e.path(), ec);
+    }
+
+    asio::awaitable<result<std::vector<std::string>>> list_uploads(std::chrono::seconds older_than) override {
+        co_return co_await offload(pool_.get_executor(), [&]() -> result<std::vector<std::string>> {
+            std::vector<std::string> ids;
+            std::error_code ec;
+            const auto dir = root_ / "uploads";
+            const auto before = fs::file_time_type::clock::now() - older_than;
+            for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+                const auto name = it->path().filename().string();
+                if (!is_valid_job_id(name)) continue;
+                std::error_code tec;
+                const auto written = fs::last_write_time(it->path(), tec);
+                if (tec) continue;  // gone meanwhile
+                if (written < before) ids.push_back(name);
+            }
+            if (ec) return io_failure(ec.value(), "cannot list " + dir.string());
+            return ids;
+        });
     }
 
     asio::awaitable<result<void>> probe() override {

@@ -1,4 +1,5 @@
 #include "sqlite_store.hpp"
+#include "sqlite_rows.hpp"
 
 #include "quickthumb/log.hpp"
 
@@ -10,6 +11,56 @@
 #include <unordered_map>
 
 namespace quickthumb {
+
+namespace sqlite_detail {
+
+thread_local sqlite_store::statements* writer_statements = nullptr;
+
+namespace {
+
+errc errc_from_name(std::string_view name) {
+    for (int i = 0; i <= static_cast<int>(errc_last); ++i)
+        if (errc_name(static_cast<errc>(i)) == name) return static_cast<errc>(i);
+    return errc::internal;
+}
+
+}  // namespace
+
+job row_to_job(SQLite::Statement& q) {
+    job j;
+    j.seq = q.getColumn(0).getInt64();
+    j.id = q.getColumn(1).getString();
+    j.state = parse_job_state(q.getColumn(2).getString()).value_or(job_state::failed);
+    j.progress = q.getColumn(3).getInt();
+    j.attempts = q.getColumn(4).getInt();
+    j.max_attempts = q.getColumn(5).getInt();
+    j.created_at = q.getColumn(6).getInt64();
+    j.updated_at = q.getColumn(7).getInt64();
+    j.run_after = q.getColumn(8).getInt64();
+    if (!q.getColumn(9).isNull())
+        j.last_error = error{errc_from_name(q.getColumn(9).getString()), q.getColumn(10).getString()};
+    j.source.filename = q.getColumn(11).getString();
+    j.source.bytes = q.getColumn(12).getInt64();
+    j.source.format = q.getColumn(13).getString();
+    j.source.width = q.getColumn(14).getInt();
+    j.source.height = q.getColumn(15).getInt();
+    if (auto p = job_params_from_json(q.getColumn(16).getString())) j.params = *p;
+    j.outputs = outputs_from_json(q.getColumn(17).getString());
+    return j;
+}
+
+// The idempotency table keeps a request's job ids as a JSON array.
+std::vector<std::string> ids_from_json(const std::string& text) {
+    const boost::json::value v = boost::json::parse(text);
+    std::vector<std::string> ids;
+    for (const auto& id : v.as_array()) ids.emplace_back(id.as_string());
+    return ids;
+}
+
+}  // namespace sqlite_detail
+
+using namespace sqlite_detail;
+
 namespace {
 
 // Each entry moves the schema one version up; PRAGMA user_version records where a file is.
@@ -63,39 +114,6 @@ const char* const migrations[] = {
     )sql",
 };
 
-#define QT_JOB_COLUMNS                                                                                  \
-    "seq, id, state, progress, attempts, max_attempts, created_at, updated_at, run_after, error_code, " \
-    "error_message, src_filename, src_bytes, src_format, src_width, src_height, params, outputs"
-constexpr const char* job_columns = QT_JOB_COLUMNS;
-
-errc errc_from_name(std::string_view name) {
-    for (int i = 0; i <= static_cast<int>(errc_last); ++i)
-        if (errc_name(static_cast<errc>(i)) == name) return static_cast<errc>(i);
-    return errc::internal;
-}
-
-job row_to_job(SQLite::Statement& q) {
-    job j;
-    j.seq = q.getColumn(0).getInt64();
-    j.id = q.getColumn(1).getString();
-    j.state = parse_job_state(q.getColumn(2).getString()).value_or(job_state::failed);
-    j.progress = q.getColumn(3).getInt();
-    j.attempts = q.getColumn(4).getInt();
-    j.max_attempts = q.getColumn(5).getInt();
-    j.created_at = q.getColumn(6).getInt64();
-    j.updated_at = q.getColumn(7).getInt64();
-    j.run_after = q.getColumn(8).getInt64();
-    if (!q.getColumn(9).isNull())
-        j.last_error = error{errc_from_name(q.getColumn(9).getString()), q.getColumn(10).getString()};
-    j.source.filename = q.getColumn(11).getString();
-    j.source.bytes = q.getColumn(12).getInt64();
-    j.source.format = q.getColumn(13).getString();
-    j.source.width = q.getColumn(14).getInt();
-    j.source.height = q.getColumn(15).getInt();
-    if (auto p = job_params_from_json(q.getColumn(16).getString())) j.params = *p;
-    j.outputs = outputs_from_json(q.getColumn(17).getString());
-    return j;
-}
 
 void configure(SQLite::Database& db) {
     db.exec("PRAGMA journal_mode=WAL");
@@ -107,48 +125,7 @@ void configure(SQLite::Database& db) {
 
 }  // namespace
 
-// Prepared statements kept for one connection, keyed by their SQL text's address (a literal's, so
-// each call site prepares once). Compiling SQL costs more than running these statements.
-struct sqlite_store::statements {
-    explicit statements(SQLite::Database& d) : db(d) {}
-    SQLite::Database& db;
-    std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache;
-};
-
 namespace {
-
-// The writer thread's statements (set while writer_loop runs, for its connection only).
-thread_local sqlite_store::statements* writer_statements = nullptr;
-
-// A prepared statement for `sql` (a string literal): the cached one when `cache` belongs to `db`,
-// else one of its own. Reset on scope exit, ready for the next use; every use binds every
-// parameter, so bindings are not cleared.
-class stmt {
-public:
-    stmt(sqlite_store::statements* cache, SQLite::Database& db, const char* sql) {
-        if (cache && &cache->db == &db) {
-            auto& slot = cache->cache[sql];
-            if (!slot) slot = std::make_unique<SQLite::Statement>(db, sql);
-            s_ = slot.get();
-        } else {
-            owned_.emplace(db, sql);
-            s_ = &*owned_;
-        }
-    }
-    // On the writer's connection, from the writer thread.
-    stmt(SQLite::Database& db, const char* sql) : stmt(writer_statements, db, sql) {}
-    ~stmt() {
-        if (!owned_) s_->tryReset();
-    }
-    stmt(const stmt&) = delete;
-    stmt& operator=(const stmt&) = delete;
-    SQLite::Statement* operator->() noexcept { return s_; }
-    SQLite::Statement& operator*() noexcept { return *s_; }
-
-private:
-    SQLite::Statement* s_ = nullptr;
-    std::optional<SQLite::Statement> owned_;
-};
 
 std::optional<job_state> current_state(SQLite::Database& db, const std::string& id) {
     stmt q(db, "SELECT state FROM jobs WHERE id = ?");
@@ -160,13 +137,6 @@ std::optional<job_state> current_state(SQLite::Database& db, const std::string& 
 // Inserts `jobs`, setting each one's seq, and records them as new.
 void insert_rows(SQLite::Database& db, std::vector<job>& jobs, std::vector<job_change>& changes);
 
-// The idempotency table keeps a request's job ids as a JSON array.
-std::vector<std::string> ids_from_json(const std::string& text) {
-    const boost::json::value v = boost::json::parse(text);
-    std::vector<std::string> ids;
-    for (const auto& id : v.as_array()) ids.emplace_back(id.as_string());
-    return ids;
-}
 
 std::optional<job> load(SQLite::Database& db, const std::string& id) {
     stmt q(db, "SELECT " QT_JOB_COLUMNS " FROM jobs WHERE id=?");
@@ -205,25 +175,6 @@ error store_failure(const std::exception& e, bool reading) {
     // The client hears only that it failed; the reason (SQLite's or ours) is for the operator.
     log::warn(reading ? "job store read failed" : "job store write failed", std::string("error=\"") + e.what() + "\"");
     return error{errc::io_error, reading ? "the job store could not be read" : "the job could not be saved"};
-}
-
-template <class T, class F>
-boost::asio::awaitable<result<T>> sqlite_store::read(F fn) {
-    std::optional<T> value;
-    std::optional<error> failed;
-    try {
-        value.emplace(co_await boost::asio::co_spawn(
-            reader_,
-            [&]() -> boost::asio::awaitable<T> {
-                std::lock_guard lk(reader_mutex_);
-                co_return fn(*reader_db_, reader_statements_.get());
-            },
-            boost::asio::use_awaitable));
-    } catch (const std::exception& e) {
-        failed = store_failure(e, true);  // (no co_return inside a handler: GCC 12 miscompiles it)
-    }
-    if (failed) co_return std::move(*failed);
-    co_return std::move(*value);
 }
 
 sqlite_store::sqlite_store(const std::filesystem::path& db_path) : path_(db_path) {
@@ -650,15 +601,6 @@ sqlite_store::recovery sqlite_store::recover_interrupted() {
     return r;
 }
 
-boost::asio::awaitable<result<std::optional<std::string>>> sqlite_store::get_meta(std::string key) {
-    co_return co_await read<std::optional<std::string>>([&](SQLite::Database& db, statements* cache) -> std::optional<std::string> {
-        stmt q(cache, db, "SELECT value FROM meta WHERE key=?");
-        q->bind(1, key);
-        if (!q->executeStep()) return std::nullopt;
-        return q->getColumn(0).getString();
-    });
-}
-
 boost::asio::awaitable<result<std::string>> sqlite_store::put_meta_once(std::string key, std::string value) {
     return write_jobs<result<std::string>>([key = std::move(key), value = std::move(value)](
                                                SQLite::Database& db, std::vector<job_change>&) -> result<std::string> {
@@ -692,185 +634,6 @@ boost::asio::awaitable<result<void>> sqlite_store::raise_meta(std::string key, s
         up->bind(2, std::to_string(value));
         up->exec();
         return {};
-    });
-}
-
-namespace {
-
-// The rows of a "SELECT seq, id, state" query.
-std::vector<job_store::job_ref> refs_of(SQLite::Statement& q) {
-    std::vector<job_store::job_ref> out;
-    while (q.executeStep())
-        out.push_back(job_store::job_ref{q.getColumn(0).getInt64(), q.getColumn(1).getString(),
-                                         parse_job_state(q.getColumn(2).getString()).value_or(job_state::queued)});
-    return out;
-}
-
-}  // namespace
-
-// The reads: each body runs on the reader thread (read()); they capture by reference, their
-// arguments living in the coroutine's frame.
-boost::asio::awaitable<result<std::vector<sqlite_store::job_ref>>> sqlite_store::jobs_after(std::int64_t after, int limit) {
-    co_return co_await read<std::vector<job_ref>>([&](SQLite::Database& db, statements* cache) {
-        stmt q(cache, db, "SELECT seq, id, state FROM jobs WHERE seq > ? ORDER BY seq LIMIT ?");
-        q->bind(1, after);
-        q->bind(2, limit);
-        return refs_of(*q);
-    });
-}
-
-boost::asio::awaitable<result<std::vector<sqlite_store::job_ref>>> sqlite_store::waiting_between(std::int64_t after,
-                                                                                             std::int64_t up_to, int limit) {
-    co_return co_await read<std::vector<job_ref>>([&](SQLite::Database& db, statements* cache) {
-        stmt q(cache, db,
-               "SELECT seq, id, state FROM jobs WHERE seq > ? AND seq <= ? AND state IN ('queued', 'processing') "
-               "ORDER BY seq LIMIT ?");
-        q->bind(1, after);
-        q->bind(2, up_to);
-        q->bind(3, limit);
-        return refs_of(*q);
-    });
-}
-
-boost::asio::awaitable<result<std::unordered_map<std::string, job_state>>> sqlite_store::states_of(
-    std::vector<std::string> ids) {
-    using states = std::unordered_map<std::string, job_state>;
-    co_return co_await read<states>([&](SQLite::Database& db, statements*) {
-        states out;
-        constexpr std::size_t chunk = 200;  // bound the parameters of one statement
-        for (std::size_t i = 0; i < ids.size(); i += chunk) {
-            const std::size_t n = std::min(chunk, ids.size() - i);
-            std::string sql = "SELECT id, state FROM jobs WHERE id IN (?";
-            for (std::size_t k = 1; k < n; ++k) sql += ",?";
-            sql += ")";
-            SQLite::Statement q(db, sql);
-            for (std::size_t k = 0; k < n; ++k) q.bind(static_cast<int>(k + 1), ids[i + k]);
-            while (q.executeStep())
-                out.emplace(q.getColumn(0).getString(),
-                            parse_job_state(q.getColumn(1).getString()).value_or(job_state::queued));
-        }
-        return out;
-    });
-}
-
-namespace {
-
-std::optional<job> load_by_id(SQLite::Database& db, sqlite_store::statements* cache, const std::string& id) {
-    stmt q(cache, db, "SELECT " QT_JOB_COLUMNS " FROM jobs WHERE id=?");
-    q->bind(1, id);
-    if (!q->executeStep()) return std::nullopt;
-    return row_to_job(*q);
-}
-
-}  // namespace
-
-boost::asio::awaitable<result<std::optional<job>>> sqlite_store::get(std::string id) {
-    co_return co_await read<std::optional<job>>(
-        [&](SQLite::Database& db, statements* cache) { return load_by_id(db, cache, id); });
-}
-
-boost::asio::awaitable<result<std::vector<job>>> sqlite_store::get_all(std::vector<std::string> ids) {
-    co_return co_await read<std::vector<job>>([&](SQLite::Database& db, statements* cache) {
-        std::vector<job> out;
-        for (const auto& id : ids)
-            if (auto j = load_by_id(db, cache, id)) out.push_back(std::move(*j));
-        return out;
-    });
-}
-
-boost::asio::awaitable<result<list_page>> sqlite_store::list(std::optional<job_state> state, int limit,
-                                                             std::optional<std::int64_t> before) {
-    co_return co_await read<list_page>([&](SQLite::Database& db, statements*) {
-        std::string sql = std::string("SELECT ") + job_columns + " FROM jobs WHERE seq < ?";
-        if (state) sql += " AND state = ?";
-        sql += " ORDER BY seq DESC LIMIT ?";
-        SQLite::Statement q(db, sql);
-        int i = 1;
-        q.bind(i++, before.value_or(std::numeric_limits<std::int64_t>::max()));
-        if (state) q.bind(i++, std::string(to_string(*state)));
-        q.bind(i++, limit + 1);  // one more tells whether there is a next page
-        list_page page;
-        while (q.executeStep()) page.jobs.push_back(row_to_job(q));
-        if (static_cast<int>(page.jobs.size()) > limit) {
-            page.jobs.pop_back();
-            page.next_cursor = page.jobs.back().seq;
-        }
-        return page;
-    });
-}
-
-namespace {
-
-std::vector<std::string> ids_of(SQLite::Statement& q) {
-    std::vector<std::string> out;
-    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
-    return out;
-}
-
-}  // namespace
-
-boost::asio::awaitable<result<std::vector<std::string>>> sqlite_store::due(std::int64_t now, int limit) {
-    co_return co_await read<std::vector<std::string>>([&](SQLite::Database& db, statements* cache) {
-        stmt q(cache, db, "SELECT id FROM jobs WHERE state='queued' AND run_after <= ? ORDER BY seq LIMIT ?");
-        q->bind(1, now);
-        q->bind(2, limit);
-        return ids_of(*q);
-    });
-}
-
-boost::asio::awaitable<result<std::optional<std::int64_t>>> sqlite_store::next_due_after(std::int64_t now) {
-    co_return co_await read<std::optional<std::int64_t>>(
-        [&](SQLite::Database& db, statements* cache) -> std::optional<std::int64_t> {
-            stmt q(cache, db, "SELECT min(run_after) FROM jobs WHERE state='queued' AND run_after > ?");
-            q->bind(1, now);
-            if (!q->executeStep() || q->getColumn(0).isNull()) return std::nullopt;
-            return q->getColumn(0).getInt64();
-        });
-}
-
-boost::asio::awaitable<result<std::vector<std::string>>> sqlite_store::expired(std::int64_t cutoff, int limit) {
-    co_return co_await read<std::vector<std::string>>([&](SQLite::Database& db, statements* cache) {
-        stmt q(cache, db,
-               "SELECT id FROM jobs WHERE state NOT IN ('queued', 'processing') AND updated_at < ? "
-               "ORDER BY updated_at LIMIT ?");
-        q->bind(1, cutoff);
-        q->bind(2, limit);
-        return ids_of(*q);
-    });
-}
-
-boost::asio::awaitable<result<std::optional<std::vector<std::string>>>> sqlite_store::idempotent_jobs(std::string key,
-                                                                                                    std::int64_t now) {
-    co_return co_await read<std::optional<std::vector<std::string>>>(
-        [&](SQLite::Database& db, statements* cache) -> std::optional<std::vector<std::string>> {
-            stmt q(cache, db, "SELECT job_ids FROM idempotency WHERE key=? AND created_at > ?");
-            q->bind(1, key);
-            q->bind(2, now - idempotency_window_ms);
-            if (!q->executeStep()) return std::nullopt;
-            return ids_from_json(q->getColumn(0).getString());
-        });
-}
-
-boost::asio::awaitable<result<std::map<job_state, std::int64_t>>> sqlite_store::count_by_state() {
-    using counts = std::map<job_state, std::int64_t>;
-    co_return co_await read<counts>([&](SQLite::Database& db, statements* cache) {
-        counts out;
-        for (auto s : {job_state::queued, job_state::processing, job_state::succeeded, job_state::failed,
-                       job_state::cancelled})
-            out[s] = 0;
-        stmt q(cache, db, "SELECT state, count(*) FROM jobs GROUP BY state");
-        while (q->executeStep())
-            if (auto s = parse_job_state(q->getColumn(0).getString())) out[*s] = q->getColumn(1).getInt64();
-        return out;
-    });
-}
-
-boost::asio::awaitable<result<std::int64_t>> sqlite_store::count(job_state state) {
-    co_return co_await read<std::int64_t>([&](SQLite::Database& db, statements* cache) {
-        stmt q(cache, db, "SELECT count(*) FROM jobs WHERE state=?");
-        q->bind(1, std::string(to_string(state)));
-        q->executeStep();
-        return q->getColumn(0).getInt64();
     });
 }
 
