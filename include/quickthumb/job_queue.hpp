@@ -47,6 +47,10 @@ private:
     boost::asio::steady_timer wake_;
     std::size_t capacity_;
     std::unordered_set<std::string> handed_;  // sent, not yet started (strand only)
+    // Taken while a scan's read was in flight: that read may predate their start and list them
+    // as queued still, so it must not hand them out again (strand only).
+    std::unordered_set<std::string> taken_during_scan_;
+    bool scanning_ = false;
     bool pending_ = false;       // a notify arrived since the last scan (strand only)
     bool closed_ = false;        // strand only
 };

@@ -32,6 +32,7 @@ void job_queue::wake() {
 void job_queue::on_taken(const std::string& id) {
     asio::post(strand_, [this, id] {
         handed_.erase(id);
+        if (scanning_) taken_during_scan_.insert(id);
         // A scan may have stopped short because everything it saw was handed out: look again.
         pending_ = true;
         wake_.cancel();
@@ -52,7 +53,10 @@ asio::awaitable<void> job_queue::feed() {
         pending_ = false;
         const auto now = now_ms();
         // Enough rows to find `capacity_` that are not already handed out.
+        taken_during_scan_.clear();
+        scanning_ = true;
         auto batch = co_await db_.due(now, static_cast<int>(capacity_ + handed_.size()));
+        scanning_ = false;
         if (closed_) co_return;
         if (!batch) {
             // The store failed a read (a failing disk): look again in a second, or on a notify.
@@ -65,7 +69,7 @@ asio::awaitable<void> job_queue::feed() {
         }
         bool sent = false;
         for (auto& id : *batch) {
-            if (handed_.contains(id)) continue;
+            if (handed_.contains(id) || taken_during_scan_.contains(id)) continue;
             handed_.insert(id);
             auto [ec] = co_await channel_.async_send(boost::system::error_code{}, std::move(id),
                                                      asio::as_tuple(asio::use_awaitable));
