@@ -33,19 +33,28 @@ unsigned bit_of(bhttp::verb m) {
     }
 }
 
-// Whether `path`'s segments fit `pattern`'s; the {...} ones go to params.
+// The next segment of `rest` (empty segments skipped, as segments() does), consumed from it.
+std::string_view next_segment(std::string_view& rest) {
+    while (rest.starts_with('/')) rest.remove_prefix(1);
+    const auto end = rest.find('/');
+    const auto seg = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+    return seg;
+}
+
+// Whether `path`'s segments fit `pattern`'s; the {...} ones go to params. Walks the pattern in
+// place: this runs for every table entry on every request.
 bool fits(const std::vector<std::string_view>& seg, std::string_view pattern, std::vector<std::string_view>& params) {
-    const auto want = segments(pattern);
-    if (want.size() != seg.size()) return false;
-    std::vector<std::string_view> got;
-    for (std::size_t i = 0; i < seg.size(); ++i) {
-        if (want[i].starts_with('{'))
-            got.push_back(seg[i]);
-        else if (want[i] != seg[i])
+    params.clear();
+    std::size_t i = 0;
+    for (auto want = next_segment(pattern); !want.empty(); want = next_segment(pattern), ++i) {
+        if (i == seg.size()) return false;
+        if (want.starts_with('{'))
+            params.push_back(seg[i]);
+        else if (want != seg[i])
             return false;
     }
-    params = std::move(got);
-    return true;
+    return i == seg.size();
 }
 
 void add_allow(std::string& allow, unsigned methods) {
