@@ -75,6 +75,9 @@ public:
         // Appends the next bytes. After a failure every later append fails the same way.
         virtual boost::asio::awaitable<result<void>> append(std::span<const std::uint8_t> bytes) = 0;
         virtual std::int64_t size() const noexcept = 0;
+        // Removes what was written and returns once it is gone, so a refusal answered after it
+        // leaves nothing behind. Nothing to do once committed; later appends fail.
+        virtual boost::asio::awaitable<void> discard() = 0;
     };
     virtual boost::asio::awaitable<result<std::unique_ptr<upload>>> begin_upload() = 0;
     // Makes each upload its job's (ids in the same order), durably: flushed and in place before

@@ -144,6 +144,30 @@ result<int> take_max_attempts(std::multimap<std::string, std::string>& fields, i
     return v;
 }
 
+// Whatever the body's files wrote, gone before the refusal is answered.
+asio::awaitable<void> discard_files(upload_body& body) {
+    for (auto& f : body.files())
+        if (f->blob) co_await f->blob->discard();
+}
+
+// The options (query string and form fields together: the same name twice is refused), then the
+// jobs core makes the uploads and their jobs durable.
+asio::awaitable<result<jobs_service::accepted>> accept_body(services& svc, upload_body& body,
+                                                            std::multimap<std::string, std::string> options,
+                                                            bool query_has_attempts, int query_attempts,
+                                                            std::optional<std::string> key) {
+    options.insert(body.fields().begin(), body.fields().end());
+    if (query_has_attempts && options.count("max_attempts") > 0)
+        co_return error{errc::invalid_option, "max_attempts is given more than once"};
+    auto max_attempts = take_max_attempts(options, query_attempts);
+    if (!max_attempts) co_return max_attempts.error();
+    auto params = parse_job_params(options);
+    if (!params) co_return params.error();
+    std::vector<jobs_service::received> files;
+    for (const auto& f : body.files()) files.push_back(jobs_service::received{f->blob.get(), f->filename, f->bytes()});
+    co_return co_await svc.jobs.accept(std::move(files), *params, *max_attempts, std::move(key));
+}
+
 }  // namespace
 
 asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
@@ -216,24 +240,15 @@ asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
 
     auto got = co_await read_upload(svc, stream, buffer, hparser, *body);
     if (got.refused) {
+        co_await discard_files(*body);
         if (!got.body_read) co_return refuse(got.refused->code, got.refused->message);
         co_return error_response(req, *got.refused);
     }
-
-    // Options: query string and form fields together (the same name twice is refused).
-    auto options = *query;
-    options.insert(body->fields().begin(), body->fields().end());
-    if (query_has_attempts && options.count("max_attempts") > 0)
-        co_return error_response(req, error{errc::invalid_option, "max_attempts is given more than once"});
-    auto max_attempts = take_max_attempts(options, *query_attempts);
-    if (!max_attempts) co_return error_response(req, max_attempts.error());
-    auto params = parse_job_params(options);
-    if (!params) co_return error_response(req, params.error());
-
-    std::vector<jobs_service::received> files;
-    for (const auto& f : body->files()) files.push_back(jobs_service::received{f->blob.get(), f->filename, f->bytes()});
-    auto accepted = co_await svc.jobs.accept(std::move(files), *params, *max_attempts, idempotency_key);
-    if (!accepted) co_return error_response(req, accepted.error());
+    auto accepted = co_await accept_body(svc, *body, *query, query_has_attempts, *query_attempts, idempotency_key);
+    if (!accepted) {
+        co_await discard_files(*body);
+        co_return error_response(req, accepted.error());
+    }
     // (A request with the same key may have won the race while this body was arriving: its jobs stand.)
     co_return accepted_response(req, accepted->jobs, accepted->replayed);
 }

@@ -61,6 +61,18 @@ public:
     }
     std::int64_t size() const noexcept override { return size_; }
 
+    asio::awaitable<void> discard() override {
+        if (!failure_) failure_ = error{errc::io_error, "the upload was discarded"};
+        if (committed_ || (fd_ < 0 && !created_)) co_return;
+        co_await offload(pool_.get_executor(), [&] {
+            if (fd_ >= 0) ::close(fd_);
+            ::unlink(path_.c_str());
+            return 0;
+        });
+        fd_ = -1;
+        created_ = false;
+    }
+
     // On the pool: flushed and moved to `dest` (whose directory the caller flushes).
     result<void> commit_to(const fs::path& dest) {
         if (failure_) return *failure_;
