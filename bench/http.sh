@@ -17,8 +17,9 @@ for workers in 0 "$(nproc)"; do
   for conns in 16 256; do
     DATA="$WORK/data-$workers-$conns"  # a fresh directory each time, nothing deleted in between
     start "$workers" --max-backlog 1000000
+    T0=$(cpu_ticks)
     R=$(WRK_FILE="$IMG" wrk -t2 -c"$conns" -d"${S}s" --latency -s "$POST_LUA" "$URL/api/v1/jobs")
-    echo "{\"system\":\"quickthumb\",\"figure\":\"uploads_per_s\",$(wrk_fields "$R"),\"connections\":$conns,\"workers\":$workers,\"peak_rss_kib\":$(hwm_kib),\"image\":\"600x450 jpeg 140KB\"}"
+    echo "{\"system\":\"quickthumb\",\"figure\":\"uploads_per_s\",$(wrk_fields "$R"),\"connections\":$conns,\"workers\":$workers,\"cpu_us_per_request\":$(cpu_us_per_request "$T0" "$R"),\"peak_rss_kib\":$(hwm_kib),\"image\":\"600x450 jpeg 140KB\"}"
     stop
   done
 done
@@ -26,8 +27,9 @@ done
 DATA="$WORK/data-status"
 start 0
 for _ in $(seq 200); do curl -sf -F "file=@$IMG" "$URL/api/v1/jobs" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4; done >"$WORK/ids"
+T0=$(cpu_ticks)
 R=$(WRK_IDS="$WORK/ids" wrk -t2 -c64 -d"${S}s" --latency -s "$ROOT/bench/status.lua" "$URL")
-echo "{\"system\":\"quickthumb\",\"figure\":\"status_reads_per_s\",$(wrk_fields "$R"),\"connections\":64,\"jobs\":$(wc -l <"$WORK/ids"),\"peak_rss_kib\":$(hwm_kib)}"
+echo "{\"system\":\"quickthumb\",\"figure\":\"status_reads_per_s\",$(wrk_fields "$R"),\"connections\":64,\"jobs\":$(wc -l <"$WORK/ids"),\"cpu_us_per_request\":$(cpu_us_per_request "$T0" "$R"),\"peak_rss_kib\":$(hwm_kib)}"
 stop
 
 [[ "${1:-}" == --no-peer ]] || "$SHARED/anchors/run.sh" seed-py

@@ -47,6 +47,15 @@ ratio() { awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN { printf "%.*f", d, (b >
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$PID/status"; }
 hwm_kib() { awk '/VmHWM/{print $2}' "/proc/$PID/status"; }
+# cpu_ticks: the service's user + system CPU so far, in clock ticks (whatever its threads did).
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$PID/stat"; }
+# cpu_us_per_request TICKS_BEFORE WRK_OUTPUT: the service's CPU per request served since then, in
+# microseconds: steadier than the rate when the machine is shared or its disk varies.
+cpu_us_per_request() {
+  local n; n=$(awk '/requests in/{print $1}' <<<"$2")
+  awk -v t0="$1" -v t1="$(cpu_ticks)" -v hz="$(getconf CLK_TCK)" -v n="${n:-0}" \
+    'BEGIN { printf "%.1f", (n > 0 ? (t1 - t0) * 1e6 / hz / n : 0) }'
+}
 # ms VALUE: a wrk latency (850.00us, 12.3ms, 1.2s) in milliseconds.
 ms() { awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
   printf "%.2f", (u == "us" ? n / 1000 : u == "s" ? n * 1000 : u == "m" ? n * 60000 : n) }'; }

@@ -189,6 +189,29 @@ TEST_CASE("multipart: a large part streams through with bounded buffering", "[mu
     CHECK(largest_piece <= 65536 + boundary.size() + 4);
 }
 
+TEST_CASE("multipart: a part's data is handed over where it lies in the chunk, not copied", "[multipart]") {
+    // Only what straddles two chunks (a possible delimiter) may come from the parser's own buffer.
+    std::string big(300000, 'z');
+    std::string body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b\"\r\n\r\n" + big +
+                       "\r\n--" + boundary + "--";
+    std::string_view fed;
+    std::size_t in_chunk = 0, copied = 0;
+    parser p(boundary, {[](const multipart::part_header&) {},
+                        [&](std::string_view d) {
+                            const bool inside = d.data() >= fed.data() && d.data() + d.size() <= fed.data() + fed.size();
+                            (inside ? in_chunk : copied) += d.size();
+                        },
+                        [] {}});
+    std::size_t chunks = 0;
+    for (std::size_t at = 0; at < body.size(); at += 65536, ++chunks) {
+        fed = std::string_view(body).substr(at, 65536);
+        REQUIRE_FALSE(p.feed(fed));
+    }
+    CHECK(p.done());
+    CHECK(in_chunk + copied == big.size());
+    CHECK(copied <= chunks * (boundary.size() + 8));
+}
+
 TEST_CASE("multipart: boundary_of tells a wrong type from a broken boundary", "[multipart]") {
     auto ok = multipart::boundary_of("multipart/form-data; boundary=abc");
     REQUIRE(ok);

@@ -59,6 +59,9 @@ public:
 private:
     enum class state { preamble, after_boundary, headers, data, epilogue, failed };
     boost::system::error_code fail(std::string msg);
+    // Parses as much of `buf` as it can decide; returns how much it consumed. The rest (a possible
+    // partial delimiter, an incomplete header block) needs the next chunk after it.
+    std::size_t run(std::string_view buf, boost::system::error_code& ec);
     // The part's headers; an error message when they are malformed.
     std::optional<std::string> parse_headers(std::string_view block);
 

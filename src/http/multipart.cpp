@@ -131,15 +131,49 @@ std::optional<std::string> parser::parse_headers(std::string_view block) {
 boost::system::error_code parser::feed(std::string_view chunk) {
     if (state_ == state::failed) return make_error_code(errc::bad_request);
     if (state_ == state::epilogue) return {};
-    carry_.append(chunk);
-    const std::string_view buf = carry_;
+    boost::system::error_code ec;
+    if (!carry_.empty()) {
+        // What the last chunk left (a possible partial delimiter, a partial header block) joined
+        // with just enough of this one to decide it; then the rest is parsed where it lies, so a
+        // file's bytes are not copied on their way to on_part_data.
+        const std::size_t carried = carry_.size();
+        std::size_t joined = std::min(chunk.size(), delimiter_.size() + 2);
+        carry_.append(chunk.substr(0, joined));
+        std::size_t pos = run(carry_, ec);
+        if (ec) return ec;
+        if (pos < carried && joined < chunk.size()) {
+            // Still inside what was carried (a header block split across chunks): all of it, then.
+            carry_.append(chunk.substr(joined));
+            joined = chunk.size();
+            pos += run(std::string_view(carry_).substr(pos), ec);
+            if (ec) return ec;
+        }
+        if (pos < carried || joined == chunk.size() || state_ == state::epilogue) {
+            carry_.erase(0, pos);
+            if (state_ == state::epilogue) carry_.clear();
+            return {};
+        }
+        carry_.clear();
+        chunk.remove_prefix(pos - carried);
+    }
+    const std::size_t pos = run(chunk, ec);
+    if (ec) return ec;
+    if (state_ != state::epilogue) carry_.assign(chunk.substr(pos));
+    return {};
+}
+
+std::size_t parser::run(std::string_view buf, boost::system::error_code& ec) {
     std::size_t pos = 0;
     // Bytes at the end that might be the start of a delimiter are kept for the next chunk.
     const std::size_t keep = delimiter_.size() - 1;
 
     auto find_delimiter = [&](std::size_t from) -> std::size_t {
-        auto it = std::search(carry_.cbegin() + static_cast<std::ptrdiff_t>(from), carry_.cend(), searcher_);
-        return it == carry_.cend() ? std::string_view::npos : static_cast<std::size_t>(it - carry_.cbegin());
+        auto it = std::search(buf.begin() + static_cast<std::ptrdiff_t>(from), buf.end(), searcher_);
+        return it == buf.end() ? std::string_view::npos : static_cast<std::size_t>(it - buf.begin());
+    };
+    auto failed = [&](std::string msg) {
+        ec = fail(std::move(msg));
+        return pos;
     };
 
     bool more = true;
@@ -170,27 +204,27 @@ boost::system::error_code parser::feed(std::string_view chunk) {
                     break;
                 }
                 while (i < buf.size() && (buf[i] == ' ' || buf[i] == '\t')) ++i;
-                if (i - pos > 256) return fail("too much padding after a boundary");
+                if (i - pos > 256) return failed("too much padding after a boundary");
                 if (buf.size() - i < 2) {
                     more = false;
                     break;
                 }
-                if (buf.substr(i, 2) != "\r\n") return fail("unexpected bytes after a boundary line");
+                if (buf.substr(i, 2) != "\r\n") return failed("unexpected bytes after a boundary line");
                 pos = i + 2;
                 state_ = state::headers;
                 break;
             }
             case state::headers: {
                 if (buf.size() - pos >= 2 && buf.substr(pos, 2) == "\r\n")
-                    return fail("a part has no Content-Disposition header with a name");
+                    return failed("a part has no Content-Disposition header with a name");
                 auto end = buf.find("\r\n\r\n", pos);
                 if (end == std::string_view::npos) {
-                    if (buf.size() - pos > max_header_bytes_) return fail("part header too large");
+                    if (buf.size() - pos > max_header_bytes_) return failed("part header too large");
                     more = false;
                     break;
                 }
-                if (end - pos > max_header_bytes_) return fail("part header too large");
-                if (auto bad = parse_headers(buf.substr(pos, end - pos))) return fail(std::move(*bad));
+                if (end - pos > max_header_bytes_) return failed("part header too large");
+                if (auto bad = parse_headers(buf.substr(pos, end - pos))) return failed(std::move(*bad));
                 pos = end + 4;
                 state_ = state::data;
                 break;
@@ -214,11 +248,12 @@ boost::system::error_code parser::feed(std::string_view chunk) {
                 pos = buf.size();
                 more = false;
                 break;
-            case state::failed: return make_error_code(errc::bad_request);
+            case state::failed:
+                ec = make_error_code(errc::bad_request);
+                return pos;
         }
     }
-    carry_.erase(0, pos);
-    return {};
+    return pos;
 }
 
 }  // namespace quickthumb::multipart
