@@ -149,8 +149,8 @@ boost::system::error_code parser::feed(std::string_view chunk) {
             if (ec) return ec;
         }
         if (pos < carried || joined == chunk.size() || state_ == state::epilogue) {
-            carry_.erase(0, pos);
             if (state_ == state::epilogue) carry_.clear();
+            else carry_.erase(0, pos);
             return {};
         }
         carry_.clear();

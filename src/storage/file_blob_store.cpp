@@ -35,10 +35,7 @@ public:
     ~file_upload() override {
         if (fd_ < 0 && !created_) return;  // nothing was written: nothing to remove
         // Closing and unlinking touch the disk: done on the pool, not the caller's thread.
-        asio::post(pool_, [fd = fd_, path = committed_ ? fs::path() : path_] {
-            if (fd >= 0) ::close(fd);
-            if (!path.empty()) ::unlink(path.c_str());
-        });
+        asio::post(pool_, [fd = fd_, path = committed_ ? fs::path() : path_] { remove_file(fd, path); });
     }
 
     asio::awaitable<result<void>> append(std::span<const std::uint8_t> bytes) override {
@@ -65,8 +62,7 @@ public:
         if (!failure_) failure_ = error{errc::io_error, "the upload was discarded"};
         if (committed_ || (fd_ < 0 && !created_)) co_return;
         co_await offload(pool_.get_executor(), [&] {
-            if (fd_ >= 0) ::close(fd_);
-            ::unlink(path_.c_str());
+            remove_file(fd_, path_);
             return 0;
         });
         fd_ = -1;
@@ -84,6 +80,11 @@ public:
     }
 
 private:
+    // On the pool: closes `fd` (when open) and unlinks `path` (when given).
+    static void remove_file(int fd, const fs::path& path) {
+        if (fd >= 0) ::close(fd);
+        if (!path.empty()) ::unlink(path.c_str());
+    }
     // On the pool.
     result<void> open_file() {
         if (fd_ >= 0) return {};
