@@ -26,12 +26,16 @@ start 0
 ctl() { callgrind_control "$@" "$PID" >/dev/null 2>&1; }
 total() { ctl -d; local f; f=$(ls -t "$WORK"/callgrind.out.* | head -1); awk '/^summary:|^totals:/{print $2; exit}' "$f"; }
 
-uploads() {  # uploads N: N uploads on one connection
-  local args=() i
-  for ((i = 0; i < $1; i++)); do args+=(-s -o /dev/null -w '%{http_code}\n' -F "file=@$IMG" "$URL/api/v1/jobs" --next); done
+# repeat N ARGS...: N requests made with curl ARGS, one after another on one connection; prints
+# each one's status code.
+repeat() {
+  local n=$1 args=() i
+  shift
+  for ((i = 0; i < n; i++)); do args+=(-s -o /dev/null -w '%{http_code}\n' "$@" --next); done
   unset 'args[${#args[@]}-1]'  # the last --next
   curl "${args[@]}"
 }
+uploads() { repeat "$1" -F "file=@$IMG" "$URL/api/v1/jobs"; }
 uploads 10 >/dev/null   # warm-up: statements prepared, buffers grown
 ctl -z
 codes=$(uploads "$N")
@@ -40,12 +44,7 @@ ok=$(grep -c '^202$' <<<"$codes" || true)
 echo "{\"system\":\"quickthumb\",\"figure\":\"upload_instructions\",\"value\":$((up / N)),\"requests\":$N,\"accepted\":$ok,\"image\":\"600x450 jpeg 140KB\",\"counted_by\":\"callgrind\"}"
 
 id=$(curl -s -F "file=@$IMG" "$URL/api/v1/jobs" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)
-reads() {  # reads N: N status reads on one connection
-  local args=() i
-  for ((i = 0; i < $1; i++)); do args+=(-s -o /dev/null -w '%{http_code}\n' "$URL/api/v1/jobs/$id" --next); done
-  unset 'args[${#args[@]}-1]'
-  curl "${args[@]}"
-}
+reads() { repeat "$1" "$URL/api/v1/jobs/$id"; }
 reads 10 >/dev/null
 ctl -z
 codes=$(reads "$N")
