@@ -259,9 +259,17 @@ boost::json::object to_json(const job_params& p) {
             {"keep_metadata", p.keep_metadata}};
 }
 
+namespace {
+// Stored params and outputs are a few hundred bytes, decoded on every read of a row: parsed into
+// a buffer on the stack, they cost no allocation for the JSON tree.
+constexpr std::size_t stored_json_buffer = 2048;
+}  // namespace
+
 result<job_params> job_params_from_json(std::string_view text) {
+    unsigned char buf[stored_json_buffer];
+    boost::json::monotonic_resource mr(buf, sizeof buf);
     boost::system::error_code ec;
-    auto v = boost::json::parse(text, ec);
+    auto v = boost::json::parse(text, ec, &mr);
     if (ec || !v.is_object()) return error{errc::internal, "stored params are not a JSON object"};
     const auto& o = v.as_object();
     const auto side = [](const boost::json::value& n) {
@@ -314,8 +322,10 @@ std::string outputs_to_json(const std::vector<job_output>& outputs) {
 
 std::vector<job_output> outputs_from_json(std::string_view text) {
     std::vector<job_output> out;
+    unsigned char buf[stored_json_buffer];
+    boost::json::monotonic_resource mr(buf, sizeof buf);
     boost::system::error_code ec;
-    auto v = boost::json::parse(text, ec);
+    auto v = boost::json::parse(text, ec, &mr);
     if (ec || !v.is_array()) return out;
     for (const auto& e : v.as_array()) {
         if (!e.is_object()) continue;

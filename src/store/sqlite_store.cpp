@@ -18,6 +18,29 @@ thread_local sqlite_store::statements* writer_statements = nullptr;
 
 namespace {
 
+// A text column, read in place (valid until the statement steps again).
+std::string_view text_of(const SQLite::Column& c) {
+    const char* p = c.getText();
+    return {p, static_cast<std::size_t>(c.getBytes())};
+}
+
+// A row's params, decoded. The column never changes once the row is written, and most jobs carry
+// one of a few option sets, so each thread keeps the last texts it decoded: the same text is the
+// same params, and a row read again (after each transition, for every status read) is not parsed
+// again. Bounded: emptied when full.
+std::optional<job_params> stored_params(std::string_view text) {
+    constexpr std::size_t max_kept = 64;
+    thread_local std::unordered_map<std::string, job_params> kept;
+    thread_local std::string key;
+    key.assign(text);
+    if (auto it = kept.find(key); it != kept.end()) return it->second;
+    auto p = job_params_from_json(text);
+    if (!p) return std::nullopt;
+    if (kept.size() >= max_kept) kept.clear();
+    kept.emplace(key, *p);
+    return *p;
+}
+
 errc errc_from_name(std::string_view name) {
     for (int i = 0; i <= static_cast<int>(errc_last); ++i)
         if (errc_name(static_cast<errc>(i)) == name) return static_cast<errc>(i);
@@ -30,7 +53,7 @@ job row_to_job(SQLite::Statement& q) {
     job j;
     j.seq = q.getColumn(0).getInt64();
     j.id = q.getColumn(1).getString();
-    j.state = parse_job_state(q.getColumn(2).getString()).value_or(job_state::failed);
+    j.state = parse_job_state(text_of(q.getColumn(2))).value_or(job_state::failed);
     j.progress = q.getColumn(3).getInt();
     j.attempts = q.getColumn(4).getInt();
     j.max_attempts = q.getColumn(5).getInt();
@@ -38,14 +61,14 @@ job row_to_job(SQLite::Statement& q) {
     j.updated_at = q.getColumn(7).getInt64();
     j.run_after = q.getColumn(8).getInt64();
     if (!q.getColumn(9).isNull())
-        j.last_error = error{errc_from_name(q.getColumn(9).getString()), q.getColumn(10).getString()};
+        j.last_error = error{errc_from_name(text_of(q.getColumn(9))), q.getColumn(10).getString()};
     j.source.filename = q.getColumn(11).getString();
     j.source.bytes = q.getColumn(12).getInt64();
     j.source.format = q.getColumn(13).getString();
     j.source.width = q.getColumn(14).getInt();
     j.source.height = q.getColumn(15).getInt();
-    if (auto p = job_params_from_json(q.getColumn(16).getString())) j.params = *p;
-    j.outputs = outputs_from_json(q.getColumn(17).getString());
+    if (auto p = stored_params(text_of(q.getColumn(16)))) j.params = std::move(*p);
+    j.outputs = outputs_from_json(text_of(q.getColumn(17)));
     return j;
 }
 
