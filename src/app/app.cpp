@@ -12,6 +12,7 @@
 #include "quickthumb/retention.hpp"
 #include "quickthumb/blob_store.hpp"
 #include "quickthumb/job_store.hpp"
+#include "quickthumb/offload.hpp"
 #include "quickthumb/worker_pool.hpp"
 
 #include "http/access.hpp"
@@ -57,7 +58,10 @@ int run_service(const serve_config& cfg) {
     // complete a write (posting to these executors) while it drains in its destructor.
     asio::io_context io(1);
     asio::thread_pool blocking(2);  // the feeder, the job-change subscribers, the retention sweep
-    asio::thread_pool work(static_cast<std::size_t>(std::max(1, cfg.workers)));  // image work
+    let_threads_block(blocking, 2);  // their store reads and file removals run in place
+    const auto work_threads = static_cast<std::size_t>(std::max(1, cfg.workers));
+    asio::thread_pool work(work_threads);  // image work: its file reads and writes run there too
+    let_threads_block(work, work_threads);
     auto files_owner = open_file_blob_store(cfg.data_dir);
     blob_store& files = *files_owner;
     files.clean_partial();

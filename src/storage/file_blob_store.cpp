@@ -1,8 +1,9 @@
 // The file blob store: uploads and thumbnails as files in the data directory. Every blocking call
 // runs on the store's own I/O threads (fsyncs wait on the disk, not the CPU: several run at once,
-// and none waits behind the workers or the network); each coroutine below keeps its arguments in its frame and hands the
-// pool a lambda that captures them by reference (GCC 12 frees a moved lambda's owning captures
-// twice inside coroutines).
+// and none waits behind the workers or the network), except when the caller is on a thread that
+// may block (an image worker): there it runs in place, as the worker's decoding does. Each
+// coroutine below keeps its arguments in its frame and hands the pool a lambda that captures them
+// by reference (GCC 12 frees a moved lambda's owning captures twice inside coroutines).
 #include "quickthumb/blob_store.hpp"
 
 #include "quickthumb/job.hpp"
@@ -40,7 +41,7 @@ public:
 
     asio::awaitable<result<void>> append(std::span<const std::uint8_t> bytes) override {
         if (failure_) co_return *failure_;
-        auto r = co_await offload(pool_.get_executor(), [&]() -> result<void> {
+        auto r = co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<void> {
             if (auto opened = open_file(); !opened) return opened;
             while (!bytes.empty()) {
                 const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
@@ -61,7 +62,7 @@ public:
     asio::awaitable<void> discard() override {
         if (!failure_) failure_ = error{errc::io_error, "the upload was discarded"};
         if (committed_ || (fd_ < 0 && !created_)) co_return;
-        co_await offload(pool_.get_executor(), [&] {
+        co_await offload_unless_blocking_allowed(pool_.get_executor(), [&] {
             remove_file(fd_, path_);
             return 0;
         });
@@ -145,7 +146,7 @@ public:
     }
 
     asio::awaitable<result<void>> commit_uploads(std::vector<upload*> uploads, std::vector<std::string> ids) override {
-        co_return co_await offload(pool_.get_executor(), [&]() -> result<void> {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<void> {
             for (std::size_t i = 0; i < uploads.size(); ++i) {
                 auto r = static_cast<file_upload*>(uploads[i])->commit_to(upload_path(ids[i]));
                 if (!r) {
@@ -158,7 +159,7 @@ public:
     }
 
     asio::awaitable<result<stored_bytes>> read_upload(std::string id) override {
-        co_return co_await offload(pool_.get_executor(), [&]() -> result<stored_bytes> {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<stored_bytes> {
             auto m = mapped_file::open(upload_path(id));  // page cache, no copy: uploads never change
             if (!m) return m.error();
             return stored_bytes(std::move(*m));
@@ -166,7 +167,7 @@ public:
     }
 
     asio::awaitable<result<bool>> has_upload(std::string id) override {
-        co_return co_await offload(pool_.get_executor(), [&]() -> result<bool> {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<bool> {
             std::error_code ec;
             const bool there = fs::exists(upload_path(id), ec);
             if (ec) return io_failure(ec.value(), "cannot look for " + upload_path(id).string());
@@ -175,17 +176,17 @@ public:
     }
 
     asio::awaitable<result<void>> remove_upload(std::string id) override {
-        co_return co_await offload(pool_.get_executor(), [&] { return removed(upload_path(id), false); });
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&] { return removed(upload_path(id), false); });
     }
 
     asio::awaitable<result<void>> put_thumb(std::string id, std::string name, std::span<const std::uint8_t> bytes) override {
-        co_return co_await offload(pool_.get_executor(), [&] {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&] {
             return write_file_atomically(thumb_dir(id) / name, bytes, durability::fsync);
         });
     }
 
     asio::awaitable<result<std::optional<served_file>>> open_thumb(std::string id, std::string name) override {
-        co_return co_await offload(pool_.get_executor(), [&]() -> result<std::optional<served_file>> {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<std::optional<served_file>> {
             auto [fd, size] = open_regular(thumb_dir(id), name);
             if (fd < 0) return std::optional<served_file>{};
             return std::optional<served_file>(std::in_place, fd, size);
@@ -193,15 +194,15 @@ public:
     }
 
     asio::awaitable<result<void>> remove_thumb(std::string id, std::string name) override {
-        co_return co_await offload(pool_.get_executor(), [&] { return removed(thumb_dir(id) / name, false); });
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&] { return removed(thumb_dir(id) / name, false); });
     }
 
     asio::awaitable<result<void>> remove_thumbs(std::string id) override {
-        co_return co_await offload(pool_.get_executor(), [&] { return removed(thumb_dir(id), true); });
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&] { return removed(thumb_dir(id), true); });
     }
 
     asio::awaitable<result<void>> remove_job(std::string id) override {
-        co_return co_await offload(pool_.get_executor(), [&]() -> result<void> {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<void> {
             auto a = removed(upload_path(id), false);
             auto b = removed(thumb_dir(id), true);
             return a ? b : a;
@@ -214,7 +215,7 @@ public:
     }
 
     asio::awaitable<result<std::vector<std::string>>> list_uploads(std::chrono::seconds older_than) override {
-        co_return co_await offload(pool_.get_executor(), [&]() -> result<std::vector<std::string>> {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<std::vector<std::string>> {
             std::vector<std::string> ids;
             std::error_code ec;
             const auto dir = root_ / "uploads";
@@ -234,7 +235,7 @@ public:
 
     asio::awaitable<result<void>> probe() override {
         // What an upload does first: create a file under tmp/.
-        co_return co_await offload(pool_.get_executor(), [&]() -> result<void> {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<void> {
             const auto path = temp_path();
             const std::uint8_t byte = 0;
             auto r = write_file_atomically(path, std::span<const std::uint8_t>(&byte, 1), durability::none);

@@ -1,7 +1,10 @@
 // The SQLite store's reads: each runs on the store's reader thread with the read connection
-// (read()), and resumes its caller on the caller's executor. The bodies capture by reference:
+// (read()), and resumes its caller on the caller's executor; a caller on a thread that may block
+// (offload.hpp) runs it in place on the same connection, under the same mutex. The bodies capture by reference:
 // their arguments live in the coroutine's frame.
 #include "sqlite_rows.hpp"
+
+#include "quickthumb/offload.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,13 +21,19 @@ boost::asio::awaitable<result<T>> sqlite_store::read(F fn) {
     std::optional<T> value;
     std::optional<error> failed;
     try {
-        value.emplace(co_await boost::asio::co_spawn(
-            reader_,
-            [&]() -> boost::asio::awaitable<T> {
-                std::lock_guard lk(reader_mutex_);
-                co_return fn(*reader_db_, reader_statements_.get());
-            },
-            boost::asio::use_awaitable));
+        if (this_thread_may_block()) {
+            // A background thread (the feeder, a worker): read here, two thread switches fewer.
+            std::lock_guard lk(reader_mutex_);
+            value.emplace(fn(*reader_db_, reader_statements_.get()));
+        } else {
+            value.emplace(co_await boost::asio::co_spawn(
+                reader_,
+                [&]() -> boost::asio::awaitable<T> {
+                    std::lock_guard lk(reader_mutex_);
+                    co_return fn(*reader_db_, reader_statements_.get());
+                },
+                boost::asio::use_awaitable));
+        }
     } catch (const std::exception& e) {
         failed = store_failure(e, true);  // (no co_return inside a handler: GCC 12 miscompiles it)
     }
