@@ -239,12 +239,11 @@ std::string presigned_query(const credentials& c, std::string_view region, std::
     q.push_back({"X-Amz-Date", date});
     q.push_back({"X-Amz-Expires", std::to_string(expires.count())});
     if (!c.session_token.empty()) q.push_back({"X-Amz-Security-Token", c.session_token});
+    // The signed headers' names go into the query that is signed: taken from the headers alone.
+    q.push_back({"X-Amz-SignedHeaders", canonical_request(request_to_sign{{}, {}, {}, r.headers, {}}).signed_headers});
     const auto canonical = canonical_request(signed_req);
-    q.push_back({"X-Amz-SignedHeaders", canonical.signed_headers});
-    // The signed headers are part of the query, so the canonical request is built once more with them.
-    const auto final_canonical = canonical_request(signed_req);
     const auto sig = signature(c.secret_access_key, date, region, "s3",
-                               string_to_sign(date, scope, final_canonical.request));
+                               string_to_sign(date, scope, canonical.request));
     std::string out;
     for (const auto& p : q) {
         if (!out.empty()) out += '&';

@@ -20,19 +20,18 @@ template <class T, class F>
 boost::asio::awaitable<result<T>> sqlite_store::read(F fn) {
     std::optional<T> value;
     std::optional<error> failed;
+    // The read itself, on whichever thread runs it: the read connection, under its mutex.
+    auto run = [&] {
+        std::lock_guard lk(reader_mutex_);
+        return fn(*reader_db_, reader_statements_.get());
+    };
     try {
         if (this_thread_may_block()) {
             // A background thread (the feeder, a worker): read here, two thread switches fewer.
-            std::lock_guard lk(reader_mutex_);
-            value.emplace(fn(*reader_db_, reader_statements_.get()));
+            value.emplace(run());
         } else {
             value.emplace(co_await boost::asio::co_spawn(
-                reader_,
-                [&]() -> boost::asio::awaitable<T> {
-                    std::lock_guard lk(reader_mutex_);
-                    co_return fn(*reader_db_, reader_statements_.get());
-                },
-                boost::asio::use_awaitable));
+                reader_, [&]() -> boost::asio::awaitable<T> { co_return run(); }, boost::asio::use_awaitable));
         }
     } catch (const std::exception& e) {
         failed = store_failure(e, true);  // (no co_return inside a handler: GCC 12 miscompiles it)
