@@ -197,7 +197,7 @@ TEST_CASE("jobs: an idempotency key replays the first request's jobs and tells n
 TEST_CASE("jobs: an upload's files become its jobs' uploads; a replay keeps none of its own", "[jobs][store][storage]") {
     fixture f;
     auto received_of = [&](const std::string& bytes, std::unique_ptr<blob_store::upload>& keep) {
-        auto up = qt_test::wait_now(f.files.begin_upload());
+        auto up = qt_test::wait_now(f.files.begin_upload(new_job_id()));
         REQUIRE(up);
         const std::span<const std::uint8_t> span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
         REQUIRE(qt_test::wait_now((*up)->append(span)));
@@ -243,10 +243,10 @@ TEST_CASE("jobs: an upload's files become its jobs' uploads; a replay keeps none
 TEST_CASE("jobs: start-up removes old uploads no job owns, and only those", "[jobs][store][storage]") {
     fixture f;
     auto store_upload = [&](const std::string& id) {
-        auto up = qt_test::wait_now(f.files.begin_upload());
+        auto up = qt_test::wait_now(f.files.begin_upload(id));
         REQUIRE(up);
         REQUIRE(qt_test::wait_now((*up)->append(std::span<const std::uint8_t>())));
-        REQUIRE(qt_test::wait_now(f.files.commit_uploads({up->get()}, {id})));
+        REQUIRE(qt_test::wait_now(f.files.commit_uploads({up->get()})));
     };
     // An hour and more ago: what a crash between an upload's commit and its row's leaves.
     auto age = [&](const std::string& id) {

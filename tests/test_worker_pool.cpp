@@ -117,16 +117,15 @@ job job_for(const qt_test::bytes& data, int max_attempts = 3) {
 // job accepted.
 asio::awaitable<void> submit(fixture& f, job j, std::optional<qt_test::bytes> data) {
     if (data) {
-        auto up = co_await f.files.begin_upload();
+        auto up = co_await f.files.begin_upload(j.id);
         REQUIRE(up);
         {
             auto r = co_await (*up)->append(std::span<const std::uint8_t>(*data));
             REQUIRE(r);
         }
         std::vector<blob_store::upload*> uploads(1, up->get());
-        std::vector<std::string> ids(1, j.id);
         {
-            auto r = co_await f.files.commit_uploads(uploads, ids);
+            auto r = co_await f.files.commit_uploads(uploads);
             REQUIRE(r);
         }
     }

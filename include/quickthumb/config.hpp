@@ -69,6 +69,17 @@ struct serve_config {
     std::size_t max_connections = 1024;
     std::size_t max_client_connections = 128;
     bool trust_proxy = false;
+    // Where uploads and thumbnails live: "" is the data directory, or s3://BUCKET[/PREFIX] (keys
+    // and endpoint from the AWS variables). The job store stays in the data directory.
+    std::string storage;
+    bool s3_path_style = false;
+    std::chrono::milliseconds s3_timeout{15'000};  // one S3 request's deadline
+    std::uint64_t s3_part_size = 8ull << 20;       // multipart part size (at least 5 MiB)
+    // GET /thumbs answers 302 to a presigned URL of the object instead of proxying it.
+    bool thumb_redirect = false;
+    // The outputs' url: this followed by /thumbs/ID/NAME (a CDN in front of the service or of
+    // the bucket); "" keeps the service's own path.
+    std::string public_base_url;
 };
 
 // `quickthumb thumb IN... [-s SIZE] [-o PATTERN] [--fit F] [--quality Q] [--enlarge] [--jobs N]`.

@@ -46,9 +46,11 @@ enum class errc {
     too_large_for_memory,
     // requests: the path exists, the method is not one it takes (the answer lists them in Allow)
     method_not_allowed,
+    // environment (transient): the object store does not answer, or answers 5xx, after retries
+    storage_unavailable,
 };
 // The last errc: loops over every code end here (keep it the last one above).
-inline constexpr errc errc_last = errc::method_not_allowed;
+inline constexpr errc errc_last = errc::storage_unavailable;
 
 // Whether a job failing with this code may succeed if run again: I/O trouble, a full disk, a
 // timeout, a bug's exception. Broken or unsupported images fail at once.

@@ -115,7 +115,8 @@ struct job_change {
     std::optional<double> attempt_seconds;  // an attempt's outcome: how long the attempt took
 };
 
-boost::json::object to_json(const job& j);
+// Each output's url is url_base (--public-base-url; "" for the service's own) + /thumbs/ID/NAME.
+boost::json::object to_json(const job& j, std::string_view url_base = {});
 boost::json::object to_json(const job_params& p);
 // Parses what to_json(job_params) wrote (the store keeps params as JSON). Keys an older version
 // did not write get their defaults; its width/height become the one box.

@@ -48,6 +48,8 @@ public:
     // raw path, so the number of series stays bounded.
     void observe_request(std::string_view route, int status, double seconds);
     void add_upload_bytes(std::uint64_t n);
+    // One object-store request ("PutObject"), its retries included. Thread-safe.
+    void observe_storage_request(std::string_view op, bool ok, double seconds);
     // One attempt's processing time, by how it ended.
     void observe_attempt(attempt_end end, double seconds);
     // How long a job waited between becoming due and a worker starting it.

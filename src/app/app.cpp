@@ -27,6 +27,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <sys/resource.h>
 
@@ -47,6 +48,29 @@ std::size_t raise_open_file_limit() {
     }
     return rl.rlim_cur == RLIM_INFINITY ? std::size_t(1) << 20 : static_cast<std::size_t>(rl.rlim_cur);
 }
+
+// The data directory's files, or the bucket --storage names (checked now: a wrong key, a missing
+// bucket or an endpoint that does not answer ends the start with the reason).
+std::unique_ptr<blob_store> open_blobs(const serve_config& cfg, metrics& meter) {
+    if (cfg.storage.empty()) return open_file_blob_store(cfg.data_dir);
+    s3_store_options o;
+    o.bucket_url = cfg.storage;
+    o.path_style = cfg.s3_path_style;
+    o.part_size = static_cast<std::size_t>(cfg.s3_part_size);
+    o.max_object = static_cast<std::size_t>(cfg.max_upload) + 1024;
+    o.timeout = cfg.s3_timeout;
+    // Several instances share a bucket: a multipart upload younger than an hour may be another's.
+    o.partial_age = cfg.redis.empty() ? std::chrono::seconds(0) : std::chrono::seconds(3600);
+    o.observe = [&meter](std::string_view op, bool ok, double seconds) { meter.observe_storage_request(op, ok, seconds); };
+    auto opened = open_s3_blob_store(o, [](std::string_view name) -> std::optional<std::string> {
+        const char* v = std::getenv(std::string(name).c_str());
+        if (!v) return std::nullopt;
+        return std::string(v);
+    });
+    if (!opened) throw config_error(opened.error().message);
+    log::info("storage", "bucket_url=" + cfg.storage);
+    return std::move(*opened);
+}
 }  // namespace
 
 int run_service(const serve_config& cfg) {
@@ -62,7 +86,8 @@ int run_service(const serve_config& cfg) {
     const auto work_threads = static_cast<std::size_t>(std::max(1, cfg.workers));
     asio::thread_pool work(work_threads);  // image work: its file reads and writes run there too
     let_threads_block(work, work_threads);
-    auto files_owner = open_file_blob_store(cfg.data_dir);
+    metrics meter;  // before the blob store, whose S3 client counts its requests into it
+    auto files_owner = open_blobs(cfg, meter);
     blob_store& files = *files_owner;
     files.clean_partial();
     auto db_owner = open_sqlite_store(cfg.data_dir / "quickthumb.db");
@@ -94,8 +119,10 @@ int run_service(const serve_config& cfg) {
     // Live events: every change of a job, serialized once, for GET /api/v1/events. Ids start from
     // the start time so that a browser's Last-Event-ID from an earlier run reads as "missed".
     event_bus events(4096, static_cast<std::uint64_t>(now_ms()) << 10);
-    jobs.subscribe([&events](const job_change& c) { events.publish(c.now.id, boost::json::serialize(to_json(c.now))); });
-    metrics meter;
+    const std::string url_base = cfg.public_base_url;
+    jobs.subscribe([&events, &url_base](const job_change& c) {
+        events.publish(c.now.id, boost::json::serialize(to_json(c.now, url_base)));
+    });
     jobs.subscribe([&meter](const job_change& c) { meter.on_change(c); });
     std::unique_ptr<redis_mirror> mirror;
     if (!cfg.redis.empty()) {

@@ -41,9 +41,9 @@ const std::vector<std::string_view> serve_flags = {
     "redis", "api-token", "log-level", "shutdown-grace", "max-attempts", "job-timeout", "retention",
     "keep-uploads", "redis-claim-idle", "header-timeout", "body-timeout", "upload-rate", "upload-burst",
     "max-connections", "max-client-connections", "trust-proxy", "api-token-file", "metrics-token", "cors-origin",
-    "max-memory"};
+    "max-memory", "storage", "s3-path-style", "s3-timeout", "s3-part-size", "thumb-redirect", "public-base-url"};
 // Flags that may stand alone (`--keep-uploads` means true).
-const std::vector<std::string_view> bool_flags = {"keep-uploads", "trust-proxy"};
+const std::vector<std::string_view> bool_flags = {"keep-uploads", "trust-proxy", "s3-path-style", "thumb-redirect"};
 
 bool parse_bool(std::string_view flag, std::string_view v) {
     if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
@@ -122,6 +122,27 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
         c.max_client_connections = parse_int<std::size_t>(flag, v, 1, 1'000'000);
     } else if (flag == "trust-proxy") {
         c.trust_proxy = parse_bool(flag, v);
+    } else if (flag == "storage") {
+        if (!v.empty() && !v.starts_with("s3://"))
+            throw config_error("--storage: expected s3://BUCKET[/PREFIX] (or nothing for the data directory), got '" + v + "'");
+        c.storage = v;
+    } else if (flag == "s3-path-style") {
+        c.s3_path_style = parse_bool(flag, v);
+    } else if (flag == "s3-timeout") {
+        c.s3_timeout = parse_duration(flag, v);
+        if (c.s3_timeout.count() < 10) throw config_error("--s3-timeout: must be at least 10ms");
+    } else if (flag == "s3-part-size") {
+        c.s3_part_size = parse_size(flag, v);
+        if (c.s3_part_size < (5ull << 20) || c.s3_part_size > (5ull << 30))
+            throw config_error("--s3-part-size: S3 takes parts from 5MiB to 5GiB, got '" + v + "'");
+    } else if (flag == "thumb-redirect") {
+        c.thumb_redirect = parse_bool(flag, v);
+    } else if (flag == "public-base-url") {
+        std::string u = v;
+        while (!u.empty() && u.back() == '/') u.pop_back();
+        if (!u.empty() && !u.starts_with("https://") && !u.starts_with("http://"))
+            throw config_error("--public-base-url: expected an http(s) URL like https://cdn.example.com, got '" + v + "'");
+        c.public_base_url = u;
     }
 }
 
@@ -386,6 +407,17 @@ serve flags (each also read from QUICKTHUMB_<NAME>, e.g. QUICKTHUMB_PORT; flags 
   --max-client-connections N  open connections per peer IP address (default 128)
   --trust-proxy           the client is the rightmost X-Forwarded-For address (set only behind
                           a proxy that appends it); otherwise the header is ignored
+  --storage s3://BUCKET[/PREFIX]  keep uploads and thumbnails in an S3-compatible bucket
+                          (default: the data directory). Keys, region and endpoint from
+                          AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+                          AWS_REGION and AWS_ENDPOINT_URL (for R2, MinIO, Ceph, Garage)
+  --s3-path-style         address the bucket as ENDPOINT/BUCKET rather than BUCKET.ENDPOINT
+                          (MinIO, Ceph and Garage usually want it; forced for IP endpoints)
+  --s3-timeout DURATION   one S3 request's deadline; failures are retried (default 15s)
+  --s3-part-size SIZE     uploads above this go up as multipart parts of this size, one part
+                          in memory per upload (default 8MiB, at least 5MiB)
+  --thumb-redirect        GET /thumbs answers 302 to a presigned URL of the bucket's object
+  --public-base-url URL   the outputs' url is URL/thumbs/ID/NAME (a CDN in front)
   --log-level LEVEL       debug, info, warn or error (default info)
   --api-token TOKEN       every /api/* request needs "Authorization: Bearer TOKEN" (default: none,
                           the API is open to anyone who can reach the port; a warning says so)

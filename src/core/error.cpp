@@ -48,6 +48,7 @@ std::string_view errc_name(errc e) noexcept {
         case errc::header_too_large: return "header_too_large";
         case errc::too_large_for_memory: return "too_large_for_memory";
         case errc::method_not_allowed: return "method_not_allowed";
+        case errc::storage_unavailable: return "storage_unavailable";
     }
     return "internal";
 }
@@ -57,6 +58,7 @@ bool is_transient(errc e) noexcept {
         case errc::io_error:
         case errc::storage_full:
         case errc::storage_readonly:
+        case errc::storage_unavailable:
         case errc::internal:
         case errc::timeout: return true;
         default: return false;
@@ -64,7 +66,8 @@ bool is_transient(errc e) noexcept {
 }
 
 bool is_store_failure(errc e) noexcept {
-    return e == errc::io_error || e == errc::storage_full || e == errc::storage_readonly;
+    return e == errc::io_error || e == errc::storage_full || e == errc::storage_readonly ||
+           e == errc::storage_unavailable;
 }
 
 void throw_exception_from_error(const error& e, const boost::source_location&) {

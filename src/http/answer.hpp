@@ -7,6 +7,9 @@
 #include <boost/beast/http/file_body.hpp>
 #include <boost/beast/http/message_generator.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/vector_body.hpp>
+
+#include <cstdint>
 
 #include <string>
 #include <utility>
@@ -25,10 +28,12 @@ public:
     using string_response = bhttp::response<bhttp::string_body>;
     using empty_response = bhttp::response<bhttp::empty_body>;
     using file_response = bhttp::response<bhttp::file_body>;
+    using bytes_response = bhttp::response<bhttp::vector_body<std::uint8_t>>;  // an object store's
 
     answer(string_response r) : msg_(std::move(r)) {}
     answer(empty_response r) : msg_(std::move(r)) {}
     answer(file_response r) : msg_(std::move(r)) {}
+    answer(bytes_response r) : msg_(std::move(r)) {}
 
     int status() const {
         return std::visit([](const auto& m) { return static_cast<int>(m.result_int()); }, msg_);
@@ -49,7 +54,7 @@ public:
     }
 
 private:
-    std::variant<string_response, empty_response, file_response> msg_;
+    std::variant<string_response, empty_response, file_response, bytes_response> msg_;
 };
 
 }  // namespace quickthumb::http

@@ -30,7 +30,7 @@ asio::awaitable<answer> handle_get_job(services& svc, const request_header& req,
     auto found = co_await svc.jobs.get(id);
     if (!found) co_return error_response(req, found.error());
     if (!*found) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
-    co_return json_response(req, bhttp::status::ok, to_json(**found));
+    co_return json_response(req, bhttp::status::ok, to_json(**found, svc.cfg.public_base_url));
 }
 
 asio::awaitable<answer> handle_list_jobs(services& svc, const request_header& req) {
@@ -64,7 +64,7 @@ asio::awaitable<answer> handle_list_jobs(services& svc, const request_header& re
     auto page = co_await svc.jobs.list(state, limit, cursor);
     if (!page) co_return error_response(req, page.error());
     boost::json::array jobs;
-    for (const auto& j : page->jobs) jobs.push_back(to_json(j));
+    for (const auto& j : page->jobs) jobs.push_back(to_json(j, svc.cfg.public_base_url));
     boost::json::object body{{"jobs", std::move(jobs)}};
     body["next_cursor"] = page->next_cursor ? boost::json::value(std::to_string(*page->next_cursor)) : nullptr;
     co_return json_response(req, bhttp::status::ok, body);
@@ -75,7 +75,7 @@ asio::awaitable<answer> handle_cancel_job(services& svc, const request_header& r
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
     auto now = co_await svc.jobs.cancel(id);
     if (!now) co_return error_response(req, now.error());
-    co_return json_response(req, bhttp::status::ok, to_json(*now));
+    co_return json_response(req, bhttp::status::ok, to_json(*now, svc.cfg.public_base_url));
 }
 
 asio::awaitable<answer> handle_retry_job(services& svc, const request_header& req, std::string id) {
@@ -83,7 +83,7 @@ asio::awaitable<answer> handle_retry_job(services& svc, const request_header& re
         co_return error_response(req, bhttp::status::not_found, errc::not_found, "no job with id '" + id + "'");
     auto now = co_await svc.jobs.retry(id);
     if (!now) co_return error_response(req, now.error());
-    co_return json_response(req, bhttp::status::accepted, to_json(*now));
+    co_return json_response(req, bhttp::status::accepted, to_json(*now, svc.cfg.public_base_url));
 }
 
 }  // namespace quickthumb::http

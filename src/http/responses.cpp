@@ -29,7 +29,8 @@ bhttp::status status_for(errc e) noexcept {
         case errc::unauthorized: return bhttp::status::unauthorized;
         case errc::forbidden: return bhttp::status::forbidden;
         case errc::rate_limited: return bhttp::status::too_many_requests;
-        case errc::too_many_connections: return bhttp::status::service_unavailable;
+        case errc::too_many_connections:
+        case errc::storage_unavailable: return bhttp::status::service_unavailable;
         case errc::uri_too_long: return bhttp::status::uri_too_long;
         case errc::header_too_large: return bhttp::status::request_header_fields_too_large;
         case errc::storage_full:

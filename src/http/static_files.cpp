@@ -56,9 +56,44 @@ asio::awaitable<answer> handle_thumb(services& svc, const request_header& req, s
         res.keep_alive(req.keep_alive());
         co_return res;
     }
+    if (svc.cfg.thumb_redirect) {
+        // The client fetches the object from the bucket itself; the link is good for an hour.
+        if (auto url = svc.files.thumb_redirect(id, name, std::chrono::hours(1))) {
+            auto has = co_await svc.files.has_thumb(id, name);
+            if (!has) co_return error_response(req, has.error());
+            if (!*has) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
+            bhttp::response<bhttp::empty_body> res{bhttp::status::found, req.version()};
+            res.set(bhttp::field::location, *url);
+            res.set(bhttp::field::cache_control, "private, max-age=3000");
+            security_headers(res);
+            res.keep_alive(req.keep_alive());
+            res.content_length(0);
+            co_return res;
+        }
+    }
     auto found = co_await svc.files.open_thumb(id, name);
     if (!found) co_return error_response(req, found.error());
     if (!*found) co_return error_response(req, bhttp::status::not_found, errc::not_found, "no such thumbnail");
+    auto common = [&](auto& res, std::uint64_t size) {
+        res.set(bhttp::field::content_type, content_type_for(name));
+        res.set(bhttp::field::etag, etag);
+        res.set(bhttp::field::cache_control, "public, max-age=31536000, immutable");
+        security_headers(res);
+        res.content_length(size);
+        res.keep_alive(req.keep_alive());
+    };
+    if (req.method() == bhttp::verb::head) {
+        bhttp::response<bhttp::empty_body> head{bhttp::status::ok, req.version()};
+        common(head, (*found)->size());
+        co_return head;
+    }
+    if (!(*found)->has_descriptor()) {
+        // An object store's answer, in memory (a thumbnail is small).
+        bhttp::response<bhttp::vector_body<std::uint8_t>> res{bhttp::status::ok, req.version()};
+        res.body() = (*found)->take_bytes();
+        common(res, res.body().size());
+        co_return res;
+    }
     bhttp::file_body::value_type file;
     beast::error_code ec;
     beast::file opened;
@@ -68,17 +103,7 @@ asio::awaitable<answer> handle_thumb(services& svc, const request_header& req, s
     const auto size = file.size();
     bhttp::response<bhttp::file_body> res{std::piecewise_construct, std::make_tuple(std::move(file)),
                                           std::make_tuple(bhttp::status::ok, req.version())};
-    res.set(bhttp::field::content_type, content_type_for(name));
-    res.set(bhttp::field::etag, etag);
-    res.set(bhttp::field::cache_control, "public, max-age=31536000, immutable");
-    security_headers(res);
-    res.content_length(size);
-    res.keep_alive(req.keep_alive());
-    if (req.method() == bhttp::verb::head) {
-        bhttp::response<bhttp::empty_body> head{res.base()};
-        head.content_length(size);
-        co_return head;
-    }
+    common(res, size);
     co_return res;
 }
 

@@ -50,7 +50,7 @@ asio::awaitable<void> store_pending(upload_body& body, blob_store& blobs) {
         std::string data = f->take_pending();
         if (f->failure) continue;
         if (!f->blob) {
-            auto begun = co_await blobs.begin_upload();
+            auto begun = co_await blobs.begin_upload(new_job_id());
             if (!begun) {
                 f->failure = begun.error();
                 continue;
@@ -108,13 +108,14 @@ std::optional<error> check_idempotency_key(std::string_view key) {
 
 // The answer to an upload: one job, or {"jobs": [...]} for several; 202 either way, also when
 // an Idempotency-Key replays an earlier request (marked by Idempotent-Replayed: true).
-answer accepted_response(const request_header& req, const std::vector<job>& jobs, bool replayed) {
+answer accepted_response(const request_header& req, const std::vector<job>& jobs, bool replayed,
+                         std::string_view url_base) {
     boost::json::value body;
     if (jobs.size() == 1) {
-        body = to_json(jobs[0]);
+        body = to_json(jobs[0], url_base);
     } else {
         boost::json::array arr;
-        for (const auto& j : jobs) arr.push_back(to_json(j));
+        for (const auto& j : jobs) arr.push_back(to_json(j, url_base));
         body = boost::json::object{{"jobs", std::move(arr)}};
     }
     bhttp::response<bhttp::string_body> res{bhttp::status::accepted, req.version()};
@@ -191,7 +192,7 @@ asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
         if (!seen) co_return refuse(seen.error().code, seen.error().message);
         if (*seen) {
             req.keep_alive(false);  // the body was not read
-            co_return accepted_response(req, **seen, true);
+            co_return accepted_response(req, **seen, true, svc.cfg.public_base_url);
         }
     }
     if (auto len = hparser.content_length(); len && *len > svc.cfg.max_upload)
@@ -250,7 +251,7 @@ asio::awaitable<answer> handle_upload(services& svc, beast::tcp_stream& stream,
         co_return error_response(req, accepted.error());
     }
     // (A request with the same key may have won the race while this body was arriving: its jobs stand.)
-    co_return accepted_response(req, accepted->jobs, accepted->replayed);
+    co_return accepted_response(req, accepted->jobs, accepted->replayed, svc.cfg.public_base_url);
 }
 
 }  // namespace quickthumb::http

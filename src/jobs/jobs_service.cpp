@@ -96,7 +96,7 @@ asio::awaitable<result<jobs_service::accepted>> jobs_service::accept(std::vector
     const auto now = now_ms();
     for (auto& f : files) {
         job j;
-        j.id = new_job_id();
+        j.id = f.blob->id();  // the id its upload was received under
         j.created_at = j.updated_at = now;
         j.source.filename = std::move(f.filename);
         j.source.bytes = f.bytes;
@@ -107,7 +107,7 @@ asio::awaitable<result<jobs_service::accepted>> jobs_service::accept(std::vector
         jobs.push_back(std::move(j));
     }
     // Durable before the rows: a job row always has its upload.
-    if (auto committed = co_await files_.commit_uploads(std::move(blobs), ids); !committed) co_return committed.error();
+    if (auto committed = co_await files_.commit_uploads(std::move(blobs)); !committed) co_return committed.error();
     auto made = co_await accept(std::move(jobs), std::move(key));
     if (!made || made->replayed) {
         // Not made (a store failure), or made by an earlier request with the same key that won

@@ -99,6 +99,16 @@ struct metrics::impl {
                                             .Help("Bytes of upload bodies received")
                                             .Register(registry)
                                             .Add({});
+    prometheus::Family<prometheus::Counter>& storage_requests =
+        prometheus::BuildCounter()
+            .Name("quickthumb_storage_requests_total")
+            .Help("Object-store requests (with their retries), by S3 operation and outcome")
+            .Register(registry);
+    prometheus::Family<prometheus::Histogram>& storage_duration =
+        prometheus::BuildHistogram()
+            .Name("quickthumb_storage_request_duration_seconds")
+            .Help("Time an object-store request took, retries included, by S3 operation")
+            .Register(registry);
     prometheus::Histogram& wait = queue_wait.Add({}, wait_buckets);
     std::array<prometheus::Gauge*, all_states.size()> state_gauges{};
     std::array<prometheus::Histogram*, 3> attempts{};
@@ -144,6 +154,12 @@ void metrics::observe_request(std::string_view route, int status, double seconds
     const std::string r(route);
     impl_->requests.Add({{"route", r}, {"status", std::to_string(status)}}).Increment();
     impl_->request_duration.Add({{"route", r}}, request_buckets).Observe(seconds);
+}
+
+void metrics::observe_storage_request(std::string_view op, bool ok, double seconds) {
+    const std::string o(op);
+    impl_->storage_requests.Add({{"op", o}, {"outcome", ok ? "ok" : "error"}}).Increment();
+    impl_->storage_duration.Add({{"op", o}}, request_buckets).Observe(seconds);
 }
 
 void metrics::add_upload_bytes(std::uint64_t n) { impl_->upload_bytes.Increment(static_cast<double>(n)); }

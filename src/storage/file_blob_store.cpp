@@ -32,7 +32,8 @@ constexpr std::size_t io_threads = 4;
 // fewer per upload), written in order, fsynced and renamed by commit.
 class file_upload final : public blob_store::upload {
 public:
-    file_upload(asio::thread_pool& pool, fs::path path) : pool_(pool), path_(std::move(path)) {}
+    file_upload(asio::thread_pool& pool, std::string id, fs::path path)
+        : pool_(pool), id_(std::move(id)), path_(std::move(path)) {}
     ~file_upload() override {
         if (fd_ < 0 && !created_) return;  // nothing was written: nothing to remove
         // Closing and unlinking touch the disk: done on the pool, not the caller's thread.
@@ -58,6 +59,7 @@ public:
         co_return r;
     }
     std::int64_t size() const noexcept override { return size_; }
+    const std::string& id() const noexcept override { return id_; }
 
     asio::awaitable<void> discard() override {
         if (!failure_) failure_ = error{errc::io_error, "the upload was discarded"};
@@ -96,6 +98,7 @@ private:
     }
 
     asio::thread_pool& pool_;
+    std::string id_;
     fs::path path_;
     int fd_ = -1;
     bool created_ = false;
@@ -140,17 +143,17 @@ public:
     // What is still queued (a dropped upload's removal) runs before the threads go.
     ~file_blob_store() override { pool_.join(); }
 
-    asio::awaitable<result<std::unique_ptr<upload>>> begin_upload() override {
+    asio::awaitable<result<std::unique_ptr<upload>>> begin_upload(std::string id) override {
         // No I/O yet: the file is created by the upload's first write.
-        co_return std::unique_ptr<upload>(std::make_unique<file_upload>(pool_, temp_path()));
+        co_return std::unique_ptr<upload>(std::make_unique<file_upload>(pool_, std::move(id), temp_path()));
     }
 
-    asio::awaitable<result<void>> commit_uploads(std::vector<upload*> uploads, std::vector<std::string> ids) override {
+    asio::awaitable<result<void>> commit_uploads(std::vector<upload*> uploads) override {
         co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<void> {
             for (std::size_t i = 0; i < uploads.size(); ++i) {
-                auto r = static_cast<file_upload*>(uploads[i])->commit_to(upload_path(ids[i]));
+                auto r = static_cast<file_upload*>(uploads[i])->commit_to(upload_path(uploads[i]->id()));
                 if (!r) {
-                    for (std::size_t k = 0; k < i; ++k) (void)removed(upload_path(ids[k]), false);
+                    for (std::size_t k = 0; k < i; ++k) (void)removed(upload_path(uploads[k]->id()), false);
                     return r;
                 }
             }
@@ -191,6 +194,18 @@ public:
             if (fd < 0) return std::optional<served_file>{};
             return std::optional<served_file>(std::in_place, fd, size);
         });
+    }
+
+    asio::awaitable<result<bool>> has_thumb(std::string id, std::string name) override {
+        co_return co_await offload_unless_blocking_allowed(pool_.get_executor(), [&]() -> result<bool> {
+            auto [fd, size] = open_regular(thumb_dir(id), name);
+            if (fd >= 0) ::close(fd);
+            return fd >= 0;
+        });
+    }
+
+    std::optional<std::string> thumb_redirect(const std::string&, const std::string&, std::chrono::seconds) const override {
+        return std::nullopt;
     }
 
     asio::awaitable<result<void>> remove_thumb(std::string id, std::string name) override {

@@ -340,7 +340,7 @@ std::vector<job_output> outputs_from_json(std::string_view text) {
     return out;
 }
 
-boost::json::object to_json(const job& j) {
+boost::json::object to_json(const job& j, std::string_view url_base) {
     boost::json::object o;
     o["id"] = j.id;
     o["state"] = to_string(j.state);
@@ -368,7 +368,7 @@ boost::json::object to_json(const job& j) {
                         {"width", out.width},
                         {"height", out.height},
                         {"bytes", out.bytes},
-                        {"url", "/thumbs/" + j.id + "/" + out.name}});
+                        {"url", std::string(url_base) + "/thumbs/" + j.id + "/" + out.name}});
     }
     o["outputs"] = std::move(outs);
     return o;

@@ -82,8 +82,21 @@ void server_process::start(const fs::path& data_dir, std::vector<std::string> ex
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    int rc = options.prefix.empty() ? posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ)
-                                    : posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    // The test's environment, with options.env's variables set over it.
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) {
+        const std::string_view kv(*e);
+        const auto name = kv.substr(0, kv.find('='));
+        bool replaced = false;
+        for (const auto& [k, v] : options.env) replaced = replaced || k == name;
+        if (!replaced) env_strings.emplace_back(kv);
+    }
+    for (const auto& [k, v] : options.env) env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    int rc = options.prefix.empty() ? posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data())
+                                    : posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     ::close(fds[1]);
     if (rc != 0) {

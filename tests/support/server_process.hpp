@@ -50,6 +50,8 @@ struct launch_options {
     std::chrono::seconds start_timeout{30};
     // Passes --upload-rate 0 ahead of the test's own arguments (which may turn the limit on).
     bool default_upload_rate_off = true;
+    // Environment variables set (over the test's own) for the process: the bucket's AWS_*.
+    std::vector<std::pair<std::string, std::string>> env;
 };
 
 class server_process {

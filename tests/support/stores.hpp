@@ -5,6 +5,8 @@
 #include "quickthumb/blob_store.hpp"
 #include "quickthumb/job_store.hpp"
 
+#include "support/s3_process.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,6 +24,24 @@ inline std::unique_ptr<quickthumb::job_store> open_store(const std::filesystem::
 
 inline std::unique_ptr<quickthumb::blob_store> open_blobs(const std::filesystem::path& dir) {
     return quickthumb::open_file_blob_store(dir);
+}
+
+// The bucket backend on a running S3 server (Swift), under `prefix` ("" for none), with short deadlines.
+inline std::unique_ptr<quickthumb::blob_store> open_bucket_blobs(const s3_process& s3, const std::string& prefix = {},
+                                                                 std::size_t part_size = 5 << 20) {
+    quickthumb::s3_store_options o;
+    o.bucket_url = std::string("s3://") + s3_process::bucket + (prefix.empty() ? "" : "/" + prefix);
+    o.path_style = true;
+    o.part_size = part_size;
+    o.timeout = std::chrono::seconds(5);
+    const auto env = s3.env();
+    auto opened = quickthumb::open_s3_blob_store(o, [&env](std::string_view name) -> std::optional<std::string> {
+        for (const auto& [k, v] : env)
+            if (k == name) return v;
+        return std::nullopt;
+    });
+    if (!opened) FAIL("cannot open the bucket store: " << opened.error().message);
+    return std::move(*opened);
 }
 
 // Runs one awaitable to its end outside a coroutine (on a context of its own) and returns its value.
