@@ -63,7 +63,7 @@ TEST_CASE("http: bad options and bad requests get clear errors", "[http]") {
     CHECK(http_request(server.port(), "GET", "/healthz").status == 200);
 }
 
-TEST_CASE("http: a corrupt image fails its job with a readable reason", "[http][e2e]") {
+TEST_CASE("http: a corrupt image fails its job with a readable reason", "[http][e2e][pipeline]") {
     temp_dir dir;
     server_process server(dir.path());
     // A truncated JPEG passes the upload's sniffing (its signature is right) and fails in the worker.

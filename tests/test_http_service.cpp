@@ -37,7 +37,7 @@ TEST_CASE("http: the page and health", "[http]") {
     CHECK_THAT(js.body, Catch::Contains("api/v1/jobs"));
 }
 
-TEST_CASE("http: jobs accepted before a SIGKILL all finish after a restart", "[http][e2e][recovery]") {
+TEST_CASE("http: jobs accepted before a SIGKILL all finish after a restart", "[http][e2e][recovery][pipeline]") {
     temp_dir dir;
     const auto img = synthetic_jpeg(400, 300);
     std::vector<std::string> ids;

@@ -50,7 +50,7 @@ quickthumb::image::header_info header_of(const std::string& bytes) {
 
 }  // namespace
 
-TEST_CASE("http: upload a JPEG / watch it finish / fetch its thumbnail", "[http][e2e]") {
+TEST_CASE("http: upload a JPEG / watch it finish / fetch its thumbnail", "[http][e2e][pipeline]") {
     temp_dir dir;
     server_process server(dir.path());
     auto r = upload(server.port(), {{"file", "photo.jpg", "image/jpeg", synthetic_jpeg(800, 600)}});
@@ -88,7 +88,7 @@ TEST_CASE("http: upload a JPEG / watch it finish / fetch its thumbnail", "[http]
     CHECK(again.body.empty());
 }
 
-TEST_CASE("http: a real photo from the shared test data", "[http][e2e]") {
+TEST_CASE("http: a real photo from the shared test data", "[http][e2e][pipeline]") {
     QT_REQUIRE_SHARED_TESTDATA(data);
     temp_dir dir;
     server_process server(dir.path());
@@ -104,7 +104,7 @@ TEST_CASE("http: a real photo from the shared test data", "[http][e2e]") {
     CHECK(header_of(thumb.body).fmt == quickthumb::image::format::jpeg);
 }
 
-TEST_CASE("http: options from form fields and the query string", "[http][e2e]") {
+TEST_CASE("http: options from form fields and the query string", "[http][e2e][pipeline]") {
     temp_dir dir;
     server_process server(dir.path());
     const auto img = synthetic_jpeg(640, 480);
@@ -132,7 +132,7 @@ TEST_CASE("http: options from form fields and the query string", "[http][e2e]") 
     CHECK(q.at("params").at("quality").as_int64() == 50);
 }
 
-TEST_CASE("http: several sizes from one upload", "[http][e2e]") {
+TEST_CASE("http: several sizes from one upload", "[http][e2e][pipeline]") {
     temp_dir dir;
     server_process server(dir.path());
     const auto img = synthetic_jpeg(640, 480);
@@ -179,7 +179,7 @@ TEST_CASE("http: several sizes from one upload", "[http][e2e]") {
     CHECK(str(b.at("outputs").as_array()[1].at("name")) == "thumb_500x375.jpg");
 }
 
-TEST_CASE("http: WebP output / fill / one-sided cover / JPEG background", "[http][e2e]") {
+TEST_CASE("http: WebP output / fill / one-sided cover / JPEG background", "[http][e2e][pipeline]") {
     temp_dir dir;
     server_process server(dir.path());
     const auto img = synthetic_jpeg(640, 480);
@@ -236,7 +236,7 @@ TEST_CASE("http: WebP output / fill / one-sided cover / JPEG background", "[http
     CHECK(right[2] < 30);
 }
 
-TEST_CASE("http: raw image body / several files / and the job list", "[http][e2e]") {
+TEST_CASE("http: raw image body / several files / and the job list", "[http][e2e][pipeline]") {
     temp_dir dir;
     server_process server(dir.path());
     const auto img = synthetic_jpeg(320, 240);

@@ -92,7 +92,7 @@ TEST_CASE("worker: transient failures stop at max-attempts and broken images fai
     CHECK(str(b.at("error").at("code")) == "corrupt_image");
 }
 
-TEST_CASE("worker: a job running past --job-timeout is stopped and retried then fails", "[worker][timeout]") {
+TEST_CASE("worker: a job running past --job-timeout is stopped and retried then fails", "[worker][timeout][pipeline]") {
     temp_dir dir;
     // 1 ms: any real decode of a 3000x3000 JPEG passes it before its first safe point.
     server_process server(dir.path(), {"--workers", "1", "--job-timeout", "1ms", "--max-attempts", "2"});
@@ -102,11 +102,11 @@ TEST_CASE("worker: a job running past --job-timeout is stopped and retried then 
     CHECK(j.at("attempts").as_int64() == 2);
     CHECK(str(j.at("error").at("code")) == "timeout");
     CHECK_THAT(str(j.at("error").at("message")), Catch::Contains("--job-timeout"));
-    CHECK_FALSE(fs::exists(dir.path() / "thumbs" / id));
+    CHECK_FALSE(stored(dir.path(), "thumbs/" + id));
     CHECK_THAT(server.output(), Catch::Contains("job will be retried") && Catch::Contains("code=timeout"));
 }
 
-TEST_CASE("worker: cancel a waiting job then retry it", "[worker][cancel]") {
+TEST_CASE("worker: cancel a waiting job then retry it", "[worker][cancel][pipeline]") {
     temp_dir dir;
     std::string id;
     {
@@ -142,7 +142,7 @@ TEST_CASE("worker: cancel a waiting job then retry it", "[worker][cancel]") {
     CHECK(http_request(server.port(), "POST", "/api/v1/jobs/" + id + "/retry").status == 409);
 }
 
-TEST_CASE("worker: cancelling a running job stops it at a safe point and removes its files", "[worker][cancel]") {
+TEST_CASE("worker: cancelling a running job stops it at a safe point and removes its files", "[worker][cancel][pipeline]") {
     temp_dir dir;
     server_process server(dir.path(), {"--workers", "1", "--max-upload", "64M"});
     const auto p = server.port();
@@ -160,14 +160,14 @@ TEST_CASE("worker: cancelling a running job stops it at a safe point and removes
     }, 60s, "the worker lets the job go");
     CHECK(str(get_job(p, id).at("state")) == "cancelled");
     CHECK(get_job(p, id).at("outputs").as_array().empty());
-    CHECK_FALSE(fs::exists(dir.path() / "thumbs" / id));
-    CHECK(fs::exists(dir.path() / "uploads" / id));  // kept so that a retry can run
+    CHECK_FALSE(stored(dir.path(), "thumbs/" + id));
+    CHECK(stored(dir.path(), "uploads/" + id));  // kept so that a retry can run
     // The worker is free for the next job.
     const auto next = upload_one(p, synthetic_jpeg(300, 200));
     CHECK(str(parse_object(wait_for_final(p, next, 60s)).at("state")) == "succeeded");
 }
 
-TEST_CASE("worker: uploads go once thumbnails exist unless --keep-uploads", "[worker][retention]") {
+TEST_CASE("worker: uploads go once thumbnails exist unless --keep-uploads", "[worker][retention][pipeline]") {
     for (bool keep : {false, true}) {
         temp_dir dir;
         std::vector<std::string> args{"--workers", "1"};
@@ -175,12 +175,15 @@ TEST_CASE("worker: uploads go once thumbnails exist unless --keep-uploads", "[wo
         server_process server(dir.path(), args);
         const auto id = upload_one(server.port(), synthetic_jpeg(300, 200));
         CHECK(str(parse_object(wait_for_final(server.port(), id, 60s)).at("state")) == "succeeded");
-        CHECK(fs::exists(dir.path() / "uploads" / id) == keep);
-        CHECK(fs::exists(dir.path() / "thumbs" / id / "thumb_256x171.jpg"));
+        if (keep)
+            CHECK(stored(dir.path(), "uploads/" + id));
+        else  // removed right after the success is recorded
+            eventually([&] { return !stored(dir.path(), "uploads/" + id); }, 30s, "the upload is removed");
+        CHECK(stored(dir.path(), "thumbs/" + id + "/thumb_256x171.jpg"));
     }
 }
 
-TEST_CASE("worker: the retention sweep deletes finished jobs and their files", "[worker][retention]") {
+TEST_CASE("worker: the retention sweep deletes finished jobs and their files", "[worker][retention][pipeline]") {
     temp_dir dir;
     server_process server(dir.path(), {"--workers", "1", "--retention", "1s", "--keep-uploads"});
     const auto p = server.port();
@@ -188,8 +191,8 @@ TEST_CASE("worker: the retention sweep deletes finished jobs and their files", "
     CHECK(str(parse_object(wait_for_final(p, id, 60s)).at("state")) == "succeeded");
     eventually([&] { return http_request(p, "GET", "/api/v1/jobs/" + id).status == 404; }, 30s,
                "the finished job is swept");
-    CHECK_FALSE(fs::exists(dir.path() / "thumbs" / id));
-    CHECK_FALSE(fs::exists(dir.path() / "uploads" / id));
+    CHECK_FALSE(stored(dir.path(), "thumbs/" + id));
+    CHECK_FALSE(stored(dir.path(), "uploads/" + id));
     CHECK(http_request(p, "GET", "/thumbs/" + id + "/thumb_256x171.jpg").status == 404);
 }
 

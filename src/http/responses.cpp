@@ -63,7 +63,10 @@ answer json_response(const request_header& req, bhttp::status status, const boos
 answer error_response(const request_header& req, bhttp::status status, errc code,
                                         std::string message) {
     boost::json::object body{{"error", {{"code", errc_name(code)}, {"message", std::move(message)}}}};
-    return json_response(req, status, body);
+    auto a = json_response(req, status, body);
+    // The object store does not answer now: uploads and retries may come back shortly.
+    if (code == errc::storage_unavailable) a.add({{"Retry-After", "5"}});
+    return a;
 }
 
 answer error_response(const request_header& req, const error& err) {

@@ -99,7 +99,8 @@ asio::awaitable<answer> handle_ready(services& svc, const request_header& req) {
         ready = false;
         store_state = "error: " + r.error().message;
     }
-    // The disk: an upload needs to create a file under tmp/ (full and read-only disks show here).
+    // The disk or the bucket: an upload needs to create a file under tmp/ (full and read-only
+    // disks show here), or the bucket to answer a HEAD.
     std::string disk_state = "ok";
     auto probe = co_await svc.files.probe();
     if (!probe) {
@@ -110,6 +111,7 @@ asio::awaitable<answer> handle_ready(services& svc, const request_header& req) {
     body["status"] = ready ? "ready" : svc.accepting.load() ? "not ready" : "shutting down";
     body["store"] = store_state;
     body["disk"] = disk_state;
+    body["storage"] = svc.cfg.storage.empty() ? "data directory" : svc.cfg.storage;
     body["redis"] = "off";
     for (const auto& part : svc.readiness)
         for (const auto& [key, value] : part()) body[key] = value;

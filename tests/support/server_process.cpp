@@ -1,5 +1,7 @@
 #include "support/server_process.hpp"
 
+#include "support/s3_process.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -60,6 +62,32 @@ server_process::server_process(const fs::path& data_dir, std::vector<std::string
     }
 }
 
+bool bucket_mode() {
+    const char* v = std::getenv("QT_TEST_STORAGE");
+    return v && std::string_view(v) == "bucket";
+}
+
+s3_process& shared_bucket() {
+    // Started on first use, stopped at exit (after every server of the run is gone).
+    static temp_dir dir;
+    static s3_process s3(dir.path() / "swift");
+    return s3;
+}
+
+std::string bucket_prefix(const fs::path& data_dir) {
+    std::error_code ec;
+    auto canonical = fs::weakly_canonical(data_dir, ec);
+    return "t" + std::to_string(std::hash<std::string>{}((ec ? data_dir : canonical).string()));
+}
+
+bool stored(const fs::path& data_dir, const std::string& relative) {
+    if (!bucket_mode()) return fs::exists(data_dir / relative);
+    const std::string key = bucket_prefix(data_dir) + "/" + relative;
+    for (const auto& k : shared_bucket().keys())
+        if (k == key || k.starts_with(key + "/")) return true;
+    return false;
+}
+
 void server_process::start(const fs::path& data_dir, std::vector<std::string> extra_args, launch_options options) {
     std::vector<std::string> args = options.prefix;
     for (std::string a : {std::string(QT_BINARY_PATH), std::string("serve"), std::string("--port"), std::string("0"),
@@ -70,6 +98,13 @@ void server_process::start(const fs::path& data_dir, std::vector<std::string> ex
     if (options.default_upload_rate_off) {
         args.push_back("--upload-rate");
         args.push_back("0");
+    }
+    // QT_TEST_STORAGE=bucket: the same cases on the bucket backend (one Swift for the whole run,
+    // a prefix per data directory), unless the test chose its storage itself.
+    if (bucket_mode() && std::find(extra_args.begin(), extra_args.end(), "--storage") == extra_args.end()) {
+        auto& s3 = shared_bucket();
+        for (auto& a : s3.storage_args(bucket_prefix(data_dir))) args.push_back(std::move(a));
+        for (auto& e : s3.env()) options.env.push_back(std::move(e));
     }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;

@@ -96,6 +96,17 @@ private:
     std::atomic<bool> exited_{false};  // reaped: the drainer may stop once the pipe is quiet
 };
 
+class s3_process;
+// QT_TEST_STORAGE=bucket (the pipeline_on_bucket test): every server_process keeps its uploads
+// and thumbnails in one shared bucket (Swift, started once for the run) under a prefix of its
+// data directory's own, so the black-box cases run on the bucket backend unchanged.
+bool bucket_mode();
+s3_process& shared_bucket();
+std::string bucket_prefix(const std::filesystem::path& data_dir);
+// Whether the service with this data directory stored something at `relative` ("uploads/ID",
+// "thumbs/ID", "thumbs/ID/NAME"): a file or directory there, or objects under that key.
+bool stored(const std::filesystem::path& data_dir, const std::string& relative);
+
 struct http_reply {
     int status = 0;
     std::map<std::string, std::string> headers;  // lower-case names
