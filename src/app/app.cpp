@@ -53,6 +53,7 @@ std::size_t raise_open_file_limit() {
 // bucket or an endpoint that does not answer ends the start with the reason).
 std::unique_ptr<blob_store> open_blobs(const serve_config& cfg, metrics& meter) {
     if (cfg.storage.empty()) return open_file_blob_store(cfg.data_dir);
+    std::filesystem::create_directories(cfg.data_dir);  // the job store stays there
     s3_store_options o;
     o.bucket_url = cfg.storage;
     o.path_style = cfg.s3_path_style;

@@ -53,6 +53,9 @@ public:
 
     asio::awaitable<result<void>> append(std::span<const std::uint8_t> bytes) override {
         if (failure_) co_return *failure_;
+        // Grown as a vector grows, but never past one part and the chunk that completes it.
+        if (const auto need = buffer_.size() + bytes.size(); need > buffer_.capacity())
+            buffer_.reserve(std::min(std::max(buffer_.capacity() * 2, need), std::max(need, part_size_ + bytes.size())));
         buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
         size_ += static_cast<std::int64_t>(bytes.size());
         while (buffer_.size() >= part_size_) {

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
 #include <poll.h>
 #include <random>
 #include <spawn.h>
@@ -60,6 +61,14 @@ server_process::server_process(const fs::path& data_dir, std::vector<std::string
         out_fd_ = -1;
         throw;
     }
+}
+
+long proc_status_kib(int pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with(field + ":")) return std::stol(line.substr(field.size() + 1));
+    throw std::runtime_error("no " + field + " in /proc/" + std::to_string(pid) + "/status");
 }
 
 bool bucket_mode() {

@@ -107,6 +107,9 @@ std::string bucket_prefix(const std::filesystem::path& data_dir);
 // "thumbs/ID", "thumbs/ID/NAME"): a file or directory there, or objects under that key.
 bool stored(const std::filesystem::path& data_dir, const std::string& relative);
 
+// A "VmHWM"/"VmRSS" line of /proc/PID/status in KiB (the peak and the current resident set).
+long proc_status_kib(int pid, const std::string& field);
+
 struct http_reply {
     int status = 0;
     std::map<std::string, std::string> headers;  // lower-case names
