@@ -208,3 +208,30 @@ TEST_CASE("bucket store: the server killed and started again; presigned links se
     CHECK(std::string(bytes.begin(), bytes.end()) == "RIFF-not-really");
     REQUIRE(qt_test::wait_now(store->put_thumb(id, "thumb_1x1.jpg", as_bytes("x"))));
 }
+
+TEST_CASE("bucket store: over TLS, the server's certificate checked against AWS_CA_BUNDLE", "[storage][bucket]") {
+    QT_REQUIRE_S3_SERVER();
+    qt_test::temp_dir dir;
+    qt_test::s3_process s3(dir.path() / "s3", true);
+    const std::string url = std::string("s3://") + qt_test::s3_process::bucket;
+    auto opened = open_with(s3, url, {});
+    REQUIRE(opened);
+    auto& store = **opened;
+    const std::string id = new_job_id();
+    REQUIRE(qt_test::wait_now(store.put_thumb(id, "thumb_1x1.png", as_bytes("over tls"))));
+    auto got = qt_test::read_now(store.open_thumb(id, "thumb_1x1.png"));
+    REQUIRE(got);
+    auto bytes = got->take_bytes();
+    CHECK(std::string(bytes.begin(), bytes.end()) == "over tls");
+    REQUIRE(qt_test::wait_now(store.probe()));
+    CHECK(opened.value()->thumb_redirect(id, "thumb_1x1.png", 60s)->starts_with("https://127.0.0.1:"));
+
+    // Without the bundle the self-signed certificate is not trusted: a clear refusal at start.
+    auto untrusted = open_with(s3, url, {{"AWS_CA_BUNDLE", ""}}, 2s);
+    REQUIRE_FALSE(untrusted);
+    CHECK_THAT(untrusted.error().message, Catch::Contains("TLS handshake") && Catch::Contains("certificate verify failed"));
+    auto unreadable = open_with(s3, url, {{"AWS_CA_BUNDLE", (dir.path() / "nope.pem").string()}});
+    REQUIRE_FALSE(unreadable);
+    CHECK(unreadable.error().code == errc::invalid_option);
+    CHECK_THAT(unreadable.error().message, Catch::Contains("TLS"));
+}

@@ -86,6 +86,8 @@ result<bucket_settings> settings_from_env(bucket_location location, bool path_st
             s.server.port = s.server.tls ? "443" : "80";
         }
     }
+    // A private CA (MinIO, Ceph, a test's server): the AWS CLI's own variable.
+    s.ca_bundle = variable(env, "AWS_CA_BUNDLE");
     const bool dotted_over_tls = s.server.tls && s.location.bucket.find('.') != std::string::npos;
     s.path_style = path_style || dotted_over_tls || looks_like_ip(s.server.host);
     return s;

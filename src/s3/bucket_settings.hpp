@@ -1,7 +1,7 @@
 #pragma once
 // Where a bucket is and how to reach it, from `s3://BUCKET[/PREFIX]` and the standard AWS
 // variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION or
-// AWS_DEFAULT_REGION, AWS_ENDPOINT_URL), and the request target of each object: pure, the
+// AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, AWS_CA_BUNDLE), and the request target of each object: pure, the
 // environment is passed in, so tests need neither variables nor a server.
 #include "quickthumb/error.hpp"
 #include "s3/sigv4.hpp"
@@ -34,6 +34,7 @@ struct bucket_settings {
     std::string region;
     endpoint server;   // the endpoint's own host: AWS's regional one unless AWS_ENDPOINT_URL names one
     bool path_style;   // https://host/bucket/key rather than https://bucket.host/key
+    std::string ca_bundle;  // AWS_CA_BUNDLE: a PEM file of CAs trusted instead of the system's
 };
 
 // A variable's value, or nullopt when it is unset (std::getenv in the service).

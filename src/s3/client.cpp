@@ -75,7 +75,11 @@ std::string encoded_target(const std::string& path, const std::vector<query_para
 struct client::impl {
     explicit impl(const bucket_settings& s) : ssl(asio::ssl::context::tls_client), rng(std::random_device{}()) {
         if (s.server.tls) {
-            ssl.set_default_verify_paths();
+            // Throws (fatal at start-up) when the bundle cannot be read.
+            if (s.ca_bundle.empty())
+                ssl.set_default_verify_paths();
+            else
+                ssl.load_verify_file(s.ca_bundle);
             ssl.set_verify_mode(asio::ssl::verify_peer);
         }
     }

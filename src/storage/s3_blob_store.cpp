@@ -370,7 +370,12 @@ result<std::unique_ptr<blob_store>> open_s3_blob_store(
     co.connect_timeout = std::min(opts.timeout, std::chrono::milliseconds(5000));
     co.max_attempts = opts.max_attempts;
     co.observe = opts.observe;
-    auto c = std::make_unique<s3::client>(std::move(*settings), co);
+    std::unique_ptr<s3::client> c;
+    try {
+        c = std::make_unique<s3::client>(std::move(*settings), co);
+    } catch (const std::exception& e) {  // the CA bundle (AWS_CA_BUNDLE) cannot be read
+        return error{errc::invalid_option, std::string("--storage: cannot set up TLS: ") + e.what()};
+    }
     // One listing proves the endpoint answers, the keys are right and the bucket is there; its
     // body names S3's reason when not (a HEAD's answer has none).
     auto check = s3::make_request("ListObjectsV2", bhttp::verb::get, "", {{"list-type", "2"}, {"max-keys", "1"}});

@@ -5,16 +5,27 @@
 # (configs, rings, objects) inside DIR and nothing in /etc. Swift checks Signature V4 and rejects a
 # wrong secret (403 SignatureDoesNotMatch), and lists and aborts multipart uploads.
 #
-#   swift-configure.sh DIR PROXY_PORT ACCOUNT_PORT CONTAINER_PORT OBJECT_PORT
+#   swift-configure.sh DIR PROXY_PORT ACCOUNT_PORT CONTAINER_PORT OBJECT_PORT [tls]
+#
+# With "tls" the proxy speaks HTTPS with a self-signed certificate for 127.0.0.1 made here,
+# DIR/tls/cert.pem (the CA bundle a client trusts, AWS_CA_BUNDLE).
 #
 # Run once per DIR; the servers are then started by the caller (tests/support/s3_process.cpp):
 #   swift-{account,container,object}-server DIR/conf/{account,container,object}-server.conf
 #   swift-proxy-server DIR/conf/proxy-server.conf
 # The S3 account: access key "test:tester", secret "testing", region us-east-1, path style.
 set -euo pipefail
-D=$1 PROXY=$2 ACCOUNT=$3 CONTAINER=$4 OBJECT=$5
+D=$1 PROXY=$2 ACCOUNT=$3 CONTAINER=$4 OBJECT=$5 TLS=${6:-}
 C=$D/conf
 mkdir -p "$C" "$D/srv/d1"
+TLS_LINES=""
+if [[ "$TLS" == tls ]]; then
+  mkdir -p "$D/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$D/tls/key.pem" -out "$D/tls/cert.pem" 2>/dev/null
+  TLS_LINES="cert_file = $D/tls/cert.pem
+key_file = $D/tls/key.pem"
+fi
 cat > "$C/swift.conf" <<E
 [swift-hash]
 swift_hash_path_suffix = quickthumb-tests
@@ -56,6 +67,7 @@ cat > "$C/proxy-server.conf" <<E
 [DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = $PROXY
+$TLS_LINES
 workers = 0
 swift_dir = $C
 log_level = WARNING

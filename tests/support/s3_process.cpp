@@ -27,8 +27,9 @@ bool swift_installed() {
            fs::exists("/usr/lib/python3/dist-packages/swift");
 }
 
-s3_process::s3_process(fs::path dir)
+s3_process::s3_process(fs::path dir, bool tls)
     : dir_(std::move(dir)),
+      tls_(tls),
       port_(free_tcp_port()),
       account_port_(free_tcp_port()),
       container_port_(free_tcp_port()),
@@ -36,13 +37,25 @@ s3_process::s3_process(fs::path dir)
     fs::create_directories(dir_);
     const std::string cmd = std::string(QT_SOURCE_DIR) + "/tests/s3/swift-configure.sh '" + dir_.string() + "' " +
                             std::to_string(port_) + " " + std::to_string(account_port_) + " " +
-                            std::to_string(container_port_) + " " + std::to_string(object_port_) + " > '" +
+                            std::to_string(container_port_) + " " + std::to_string(object_port_) + (tls_ ? " tls" : "") + " > '" +
                             (dir_ / "configure.log").string() + "' 2>&1";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("swift-configure.sh failed: see " + (dir_ / "configure.log").string());
     start();
-    auto made = quickthumb::s3::client(settings(), {}).send_blocking(
-        quickthumb::s3::make_request("CreateBucket", boost::beast::http::verb::put, ""));
-    if (!made) throw std::runtime_error("cannot make the test bucket: " + made.error().message);
+    // The proxy may answer before the servers behind it do (503 "reduce your request rate"): the
+    // bucket is made once they all do.
+    quickthumb::s3::client c(settings(), {});
+    std::string last;
+    const bool made = eventually(
+        [&] {
+            auto r = c.send_blocking(quickthumb::s3::make_request("CreateBucket", boost::beast::http::verb::put, ""));
+            if (!r) last = r.error().message;
+            return r.has_value();
+        },
+        std::chrono::seconds(60));
+    if (!made) {
+        kill();
+        throw std::runtime_error("cannot make the test bucket: " + last);
+    }
 }
 
 s3_process::~s3_process() { kill(); }
@@ -52,7 +65,8 @@ std::vector<std::pair<std::string, std::string>> s3_process::env() const {
             {"AWS_SECRET_ACCESS_KEY", secret_key},
             {"AWS_REGION", "us-east-1"},
             {"AWS_ENDPOINT_URL", endpoint()},
-            {"AWS_SESSION_TOKEN", ""}};
+            {"AWS_SESSION_TOKEN", ""},
+            {"AWS_CA_BUNDLE", tls_ ? ca_bundle().string() : std::string()}};
 }
 
 std::vector<std::string> s3_process::storage_args(const std::string& prefix) const {
@@ -65,8 +79,9 @@ quickthumb::s3::bucket_settings s3_process::settings(const std::string& prefix) 
     s.location.prefix = prefix.empty() ? "" : prefix + "/";
     s.keys = {access_key, secret_key, ""};
     s.region = "us-east-1";
-    s.server = {false, "127.0.0.1", std::to_string(port_)};
+    s.server = {tls_, "127.0.0.1", std::to_string(port_)};
     s.path_style = true;
+    if (tls_) s.ca_bundle = ca_bundle().string();
     return s;
 }
 

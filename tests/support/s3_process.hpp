@@ -26,14 +26,17 @@ public:
 
     // Configures and starts Swift with its data in `dir`, waits (up to 60 s) until it answers,
     // and makes the bucket.
-    explicit s3_process(std::filesystem::path dir);
+    // With tls, the proxy speaks HTTPS (a self-signed certificate for 127.0.0.1: ca_bundle()).
+    explicit s3_process(std::filesystem::path dir, bool tls = false);
     ~s3_process();  // SIGKILL if still running
     s3_process(const s3_process&) = delete;
     s3_process& operator=(const s3_process&) = delete;
 
     unsigned short port() const { return port_; }
-    std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-    // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for the service.
+    std::string endpoint() const { return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_); }
+    std::filesystem::path ca_bundle() const { return dir_ / "tls" / "cert.pem"; }
+    // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL (and with TLS
+    // AWS_CA_BUNDLE) for the service.
     std::vector<std::pair<std::string, std::string>> env() const;
     // The service's flags for this bucket (under `prefix`, "" for none).
     std::vector<std::string> storage_args(const std::string& prefix = {}) const;
@@ -54,6 +57,7 @@ private:
     void wait_ready();
 
     std::filesystem::path dir_;
+    bool tls_ = false;
     unsigned short port_ = 0, account_port_ = 0, container_port_ = 0, object_port_ = 0;
     std::vector<int> pids_;
 };
