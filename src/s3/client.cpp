@@ -318,6 +318,8 @@ std::string client::presigned_get_url(std::string_view key, std::chrono::seconds
            "?" + presigned_query(settings_.keys, settings_.region, std::chrono::system_clock::now(), expires, rts);
 }
 
+asio::any_io_executor client::executor() const noexcept { return impl_->ioc.get_executor(); }
+
 std::string client::describe() const {
     return "bucket '" + settings_.location.bucket + "' at " + std::string(settings_.server.tls ? "https://" : "http://") +
            settings_.server.host + ":" + settings_.server.port;

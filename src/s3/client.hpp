@@ -97,6 +97,10 @@ public:
     // A presigned GET of `key` for `expires` (the thumbnail redirect).
     std::string presigned_get_url(std::string_view key, std::chrono::seconds expires) const;
 
+    // The client's own thread: where work that outlives its caller (a part sent in the
+    // background) runs.
+    boost::asio::any_io_executor executor() const noexcept;
+
     const bucket_settings& settings() const noexcept { return settings_; }
     // "bucket 'name'" and the endpoint: the start of every message.
     std::string describe() const;

@@ -3,8 +3,8 @@
 // the image workers only wait.
 //
 // An upload is kept in memory up to one part; a larger one becomes a multipart upload under its
-// final key, one part in flight at a time (the body's reader waits for it), so an upload holds at
-// most a part and a read chunk in memory, whatever its size. Nothing is visible under the key
+// final key, one part in flight while the next fills (the body's reader waits when that one is
+// full too), so an upload holds at most two parts and a read chunk in memory, whatever its size. Nothing is visible under the key
 // before commit_uploads completes it (a single PUT, or CompleteMultipartUpload); an upload that
 // is dropped or discarded aborts its multipart upload, and clean_partial aborts what a crash left.
 #include "quickthumb/blob_store.hpp"
@@ -14,8 +14,11 @@
 #include "s3/client.hpp"
 #include "s3/xml.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 
@@ -38,14 +41,46 @@ std::string_view content_type_of(std::string_view name) {
     return "application/octet-stream";
 }
 
-class s3_blob_store;
+// A part on its way to the bucket while the next one fills: its bytes, and its ETag or failure,
+// set before `done` is signalled. Shared with the coroutine that sends it, so that an upload
+// dropped meanwhile frees nothing that coroutine still uses.
+struct part_in_flight {
+    explicit part_in_flight(const asio::any_io_executor& ex) : done(ex, 1) {}
+    std::vector<std::uint8_t> bytes;
+    result<std::string> etag = std::string();
+    asio::experimental::concurrent_channel<void(boost::system::error_code)> done;
+};
+
+asio::awaitable<void> send_in_background(s3::client& c, s3::request req, std::shared_ptr<part_in_flight> p) {
+    req.body = p->bytes;
+    auto r = co_await c.send(req);
+    if (!r)
+        p->etag = r.error();
+    else if (const auto etag = r->headers[bhttp::field::etag]; etag.empty())
+        p->etag = error{errc::io_error, c.describe() + ": UploadPart " + req.key + ": no ETag in the answer"};
+    else
+        p->etag = std::string(etag);
+    // The channel holds one signal: this never waits.
+    co_await p->done.async_send(boost::system::error_code{}, asio::as_tuple(asio::use_awaitable));
+}
+
+// A dropped upload's clean-up: its part in flight finished first (S3 may keep a part that
+// arrives after the abort), then the abort.
+asio::awaitable<void> abort_after(s3::client& c, std::shared_ptr<part_in_flight> p, s3::request abort) {
+    if (p) co_await p->done.async_receive(asio::as_tuple(asio::use_awaitable));
+    c.send_detached(std::move(abort));
+}
 
 class s3_upload final : public blob_store::upload {
 public:
     s3_upload(s3::client& c, std::string id, std::string key, std::size_t part_size)
         : client_(c), id_(std::move(id)), key_(std::move(key)), part_size_(part_size) {}
     ~s3_upload() override {
-        if (!upload_id_.empty() && !committed_) client_.send_detached(abort_request());
+        if (upload_id_.empty() || committed_) return;
+        if (flight_)
+            asio::co_spawn(client_.executor(), abort_after(client_, flight_, abort_request()), asio::detached);
+        else
+            client_.send_detached(abort_request());
     }
 
     const std::string& id() const noexcept override { return id_; }
@@ -59,7 +94,7 @@ public:
         buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
         size_ += static_cast<std::int64_t>(bytes.size());
         while (buffer_.size() >= part_size_) {
-            auto r = co_await send_part(part_size_);
+            auto r = co_await start_part(part_size_);
             if (!r) {
                 failure_ = r.error();
                 co_return r;
@@ -71,6 +106,7 @@ public:
     asio::awaitable<void> discard() override {
         if (!failure_) failure_ = error{errc::io_error, "the upload was discarded"};
         buffer_ = {};
+        (void)co_await landed();  // its outcome no longer matters, but the abort must follow it
         if (committed_ || upload_id_.empty()) co_return;
         const auto req = abort_request();
         auto r = co_await client_.send(req);
@@ -88,10 +124,11 @@ public:
             auto r = co_await client_.send(put);
             if (!r) co_return r.error();
         } else {
-            if (!buffer_.empty() || parts_.empty()) {
-                auto r = co_await send_part(buffer_.size());
+            if (!buffer_.empty()) {
+                auto r = co_await start_part(buffer_.size());
                 if (!r) co_return r;
             }
+            if (auto r = co_await landed(); !r) co_return r;
             std::string xml = "<CompleteMultipartUpload>";
             for (std::size_t i = 0; i < parts_.size(); ++i)
                 xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + s3::xml_escape(parts_[i]) +
@@ -119,8 +156,20 @@ private:
         return r;
     }
 
-    // The first `n` buffered bytes as the next part (the multipart upload begun first).
-    asio::awaitable<result<void>> send_part(std::size_t n) {
+    // Waits for the part in flight, if any, and records its ETag.
+    asio::awaitable<result<void>> landed() {
+        if (!flight_) co_return result<void>{};
+        auto p = std::move(flight_);
+        co_await p->done.async_receive(asio::as_tuple(asio::use_awaitable));
+        if (!p->etag) co_return p->etag.error();
+        parts_.push_back(std::move(*p->etag));
+        co_return result<void>{};
+    }
+
+    // The first `n` buffered bytes leave as the next part (the multipart upload begun first)
+    // once the part before has landed: one part in flight while the next fills, so an upload
+    // holds at most two parts.
+    asio::awaitable<result<void>> start_part(std::size_t n) {
         if (upload_id_.empty()) {
             auto create = s3::make_request("CreateMultipartUpload", bhttp::verb::post, key_, {{"uploads", ""}});
             create.headers.push_back({"content-type", "application/octet-stream"});
@@ -131,16 +180,18 @@ private:
                 co_return error{errc::io_error, client_.describe() + ": CreateMultipartUpload " + key_ + ": no UploadId in the answer"};
             upload_id_ = std::move(*id);
         }
+        if (auto r = co_await landed(); !r) co_return r;
+        // The part's coroutine and its signal live on the client's thread, which outlives any
+        // caller's executor.
+        const auto ex = client_.executor();
+        auto p = std::make_shared<part_in_flight>(ex);
+        p->bytes = std::move(buffer_);
+        buffer_.assign(p->bytes.begin() + static_cast<std::ptrdiff_t>(n), p->bytes.end());  // at most a chunk
+        p->bytes.resize(n);
         auto part = s3::make_request("UploadPart", bhttp::verb::put, key_,
                                      {{"partNumber", std::to_string(parts_.size() + 1)}, {"uploadId", upload_id_}});
-        part.body = std::span<const std::uint8_t>(buffer_.data(), n);
-        auto r = co_await client_.send(part);
-        if (!r) co_return r.error();
-        const auto etag = r->headers[bhttp::field::etag];
-        if (etag.empty())
-            co_return error{errc::io_error, client_.describe() + ": UploadPart " + key_ + ": no ETag in the answer"};
-        parts_.emplace_back(etag);
-        buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(n));
+        flight_ = p;
+        asio::co_spawn(ex, send_in_background(client_, std::move(part), std::move(p)), asio::detached);
         co_return result<void>{};
     }
 
@@ -151,7 +202,8 @@ private:
     std::vector<std::uint8_t> buffer_;
     std::int64_t size_ = 0;
     std::string upload_id_;
-    std::vector<std::string> parts_;  // ETags, part 1 first
+    std::vector<std::string> parts_;  // ETags of the parts landed, part 1 first
+    std::shared_ptr<part_in_flight> flight_;
     std::optional<error> failure_;
     bool committed_ = false;
 };

@@ -58,6 +58,7 @@ private:
 
     std::filesystem::path dir_;
     bool tls_ = false;
+    bool bucket_made_ = false;
     unsigned short port_ = 0, account_port_ = 0, container_port_ = 0, object_port_ = 0;
     std::vector<int> pids_;
 };
