@@ -14,7 +14,10 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <mutex>
+#include <thread>
 
 using namespace qt_test;
 using namespace std::chrono_literals;
@@ -106,7 +109,7 @@ TEST_CASE("bucket service: thumbnails from the bucket, a redirect to it, public 
     CHECK(http_request(svc.port(), "GET", "/thumbs/" + id + "/thumb_1x1.jpg").status == 404);
 }
 
-TEST_CASE("bucket service: with the bucket gone uploads get 503 and a running job retries; all finish once it is back",
+TEST_CASE("bucket service: the bucket gone mid-load: uploads get 503, running jobs retry; every 202 finishes whole",
           "[bucket][http][durability]") {
     QT_REQUIRE_S3_SERVER();
     temp_dir dir;
@@ -118,9 +121,36 @@ TEST_CASE("bucket service: with the bucket gone uploads get 503 and a running jo
     const auto running = upload_one(p, noise_jpeg(2400, 2400), "?sizes=2300,2200,2100,2000,1900,1800");
     eventually([&] { return str(parse_object(http_request(p, "GET", "/api/v1/jobs/" + running).body).at("state")) == "processing"; },
                60s, "the job starts");
+
+    // A client uploading all along: before, during and after the outage.
+    std::mutex m;
+    std::vector<int> statuses;
+    std::vector<std::string> accepted;
+    std::atomic<bool> stop_loading{false};
+    const std::string small = synthetic_jpeg(300, 200);
+    std::thread loader([&] {
+        while (!stop_loading) {
+            int status = -1;
+            std::string id;
+            try {
+                auto r = upload(p, {{"file", "p.jpg", "image/jpeg", small}});
+                status = r.status;
+                if (status == 202) id = std::string(boost::json::parse(r.body).at("id").as_string());
+            } catch (const std::exception&) {
+            }
+            std::lock_guard lk(m);
+            statuses.push_back(status);
+            if (!id.empty()) accepted.push_back(id);
+        }
+    });
+    auto accepted_count = [&] {
+        std::lock_guard lk(m);
+        return accepted.size();
+    };
+    eventually([&] { return accepted_count() >= 3; }, 60s, "uploads are accepted");
     s3.kill();
 
-    auto refused = upload(p, {{"file", "p.jpg", "image/jpeg", synthetic_jpeg(300, 200)}});
+    auto refused = upload(p, {{"file", "p.jpg", "image/jpeg", small}});
     CHECK(refused.status == 503);
     CHECK(refused.headers["retry-after"] == "5");
     CHECK_THAT(refused.body, Catch::Contains("storage_unavailable") && Catch::Contains(s3_process::bucket));
@@ -135,10 +165,18 @@ TEST_CASE("bucket service: with the bucket gone uploads get 503 and a running jo
     CHECK(str(parse_object(http_request(p, "GET", "/api/v1/jobs/" + running).body).at("error").at("code")) ==
           "storage_unavailable");
 
+    const auto before_restart = accepted_count();
     s3.start();
     eventually([&] { return http_request(p, "GET", "/readyz").status == 200; }, 30s, "ready again");
-    const auto later = upload_one(p, synthetic_jpeg(300, 200));
-    for (const auto& id : {running, later}) {
+    eventually([&] { return accepted_count() >= before_restart + 3; }, 60s, "uploads are accepted again");
+    stop_loading = true;
+    loader.join();
+
+    // Every answer was a 202 or a 503, never a 500 or a dropped connection.
+    CHECK(std::all_of(statuses.begin(), statuses.end(), [](int s) { return s == 202 || s == 503; }));
+    CHECK(std::count(statuses.begin(), statuses.end(), 503) >= 1);
+    accepted.push_back(running);
+    for (const auto& id : accepted) {
         auto done = parse_object(wait_for_final(p, id, 180s));
         CHECK(str(done.at("state")) == "succeeded");
         for (const auto& o : done.at("outputs").as_array()) {
