@@ -11,6 +11,8 @@
 #                            the time from that start until N jobs have succeeded (the jobs gauge of
 #                            /metrics polled every 50 ms), process start-up included
 #   peak_rss_kib             beside each: the service's VmHWM
+#   swift_cpu_us_per_request beside uploads_per_s: the CPU Swift's processes spent per upload (the
+#                            share of the cores the local object store takes from the service)
 # Usage: bench/bucket.sh [N]   (N defaults to 300; QT_BIN picks the binary)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,6 +39,15 @@ done
 BUCKET_ENV=(AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
             AWS_ENDPOINT_URL="http://127.0.0.1:$SP")
 
+# swift_ticks: Swift's four processes' CPU so far, in clock ticks (the object store's share of the
+# 2 cores).
+swift_ticks() { local t=0 p; for p in "${SWIFT_PIDS[@]}"; do t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat"))); done; echo "$t"; }
+# per_request TICKS_BEFORE TICKS_AFTER WRK_OUTPUT: those ticks per request served, in microseconds.
+per_request() {
+  local n; n=$(awk '/requests in/{print $1}' <<<"$3")
+  awk -v t0="$1" -v t1="$2" -v hz="$(getconf CLK_TCK)" -v n="${n:-0}" 'BEGIN { printf "%.1f", (n > 0 ? (t1 - t0) * 1e6 / hz / n : 0) }'
+}
+
 # succeeded: the jobs that have succeeded, from /metrics (the same poll for both storages).
 succeeded() { curl -sf "$URL/metrics" | awk '/^quickthumb_jobs\{state="succeeded"\}/{print int($2)}'; }
 
@@ -47,9 +58,10 @@ for storage in files bucket; do
   fi
   rm -rf "$DATA"
   start 0 "${args[@]}"
-  T0=$(cpu_ticks)
+  T0=$(cpu_ticks); W0=$(swift_ticks)
   R=$(WRK_FILE="$IMG" wrk -t2 -c16 -d"${S}s" --latency -s "$POST_LUA" "$URL/api/v1/jobs")
-  echo "{\"system\":\"quickthumb\",\"figure\":\"uploads_per_s\",\"storage\":\"$storage\",$(wrk_fields "$R"),\"connections\":16,\"workers\":0,\"cpu_us_per_request\":$(cpu_us_per_request "$T0" "$R"),\"peak_rss_kib\":$(hwm_kib),\"image\":\"600x450 jpeg 140KB\"}"
+  W1=$(swift_ticks)
+  echo "{\"system\":\"quickthumb\",\"figure\":\"uploads_per_s\",\"storage\":\"$storage\",$(wrk_fields "$R"),\"connections\":16,\"workers\":0,\"cpu_us_per_request\":$(cpu_us_per_request "$T0" "$R"),\"swift_cpu_us_per_request\":$(per_request "$W0" "$W1" "$R"),\"peak_rss_kib\":$(hwm_kib),\"image\":\"600x450 jpeg 140KB\"}"
   stop
 
   rm -rf "$DATA"
