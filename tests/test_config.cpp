@@ -229,3 +229,35 @@ TEST_CASE("config: job life flags and durations", "[config]") {
     CHECK_THROWS_WITH(parse_command_line({"serve"}, env_of({{"QUICKTHUMB_REDIS_URL", "http://x"}})),
                       Catch::Contains("QUICKTHUMB_REDIS_URL"));
 }
+
+TEST_CASE("config: object storage flags", "[config]") {
+    auto d = parse_command_line({"serve"}, env_of({})).serve;
+    CHECK(d.storage.empty());
+    CHECK_FALSE(d.s3_path_style);
+    CHECK(d.s3_timeout == std::chrono::seconds(15));
+    CHECK(d.s3_part_size == 8ull << 20);
+    CHECK_FALSE(d.thumb_redirect);
+    CHECK(d.public_base_url.empty());
+
+    auto c = parse_command_line({"serve", "--storage", "s3://b/p", "--s3-path-style", "--s3-timeout", "2s",
+                                 "--s3-part-size", "16M", "--thumb-redirect", "--public-base-url",
+                                 "https://cdn.example.com//"},
+                                env_of({}))
+                 .serve;
+    CHECK(c.storage == "s3://b/p");
+    CHECK(c.s3_path_style);
+    CHECK(c.s3_timeout == std::chrono::seconds(2));
+    CHECK(c.s3_part_size == 16ull << 20);
+    CHECK(c.thumb_redirect);
+    CHECK(c.public_base_url == "https://cdn.example.com");  // no trailing '/': URLs join with one
+    CHECK(parse_command_line({"serve"}, env_of({{"QUICKTHUMB_STORAGE", "s3://from-env"}})).serve.storage == "s3://from-env");
+
+    auto refused = [](std::vector<std::string> args, const std::string& says) {
+        args.insert(args.begin(), "serve");
+        CHECK_THROWS_WITH(parse_command_line(args, env_of({})), Catch::Contains(says));
+    };
+    refused({"--storage", "/var/data"}, "--storage: expected s3://BUCKET[/PREFIX]");
+    refused({"--s3-part-size", "1M"}, "--s3-part-size: S3 takes parts from 5MiB to 5GiB");
+    refused({"--s3-timeout", "5ms"}, "--s3-timeout: must be at least 10ms");
+    refused({"--public-base-url", "cdn.example.com"}, "--public-base-url: expected an http(s) URL");
+}
