@@ -275,7 +275,17 @@ asio::awaitable<result<response>> client::impl::perform(const bucket_settings& s
 
 client::client(bucket_settings settings, client_options opts)
     : settings_(std::move(settings)), opts_(std::move(opts)), impl_(std::make_unique<impl>(settings_)) {
-    impl_->thread = std::thread([this] { impl_->ioc.run(); });
+    impl_->thread = std::thread([this] {
+        // A background request's exception is a bug: logged, and the thread goes on serving.
+        for (;;) {
+            try {
+                impl_->ioc.run();
+                return;
+            } catch (const std::exception& e) {
+                log::error("S3 client: unexpected exception", std::string("error=\"") + e.what() + "\"");
+            }
+        }
+    });
 }
 
 client::~client() {

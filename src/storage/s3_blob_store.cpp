@@ -53,13 +53,17 @@ struct part_in_flight {
 
 asio::awaitable<void> send_in_background(s3::client& c, s3::request req, std::shared_ptr<part_in_flight> p) {
     req.body = p->bytes;
-    auto r = co_await c.send(req);
-    if (!r)
-        p->etag = r.error();
-    else if (const auto etag = r->headers[bhttp::field::etag]; etag.empty())
-        p->etag = error{errc::io_error, c.describe() + ": UploadPart " + req.key + ": no ETag in the answer"};
-    else
-        p->etag = std::string(etag);
+    try {
+        auto r = co_await c.send(req);
+        if (!r)
+            p->etag = r.error();
+        else if (const auto etag = r->headers[bhttp::field::etag]; etag.empty())
+            p->etag = error{errc::io_error, c.describe() + ": UploadPart " + req.key + ": no ETag in the answer"};
+        else
+            p->etag = std::string(etag);
+    } catch (const std::exception& e) {  // a bug: the upload fails, and is told so below
+        p->etag = error{errc::internal, "UploadPart " + req.key + ": " + e.what()};
+    }
     // The channel holds one signal: this never waits.
     co_await p->done.async_send(boost::system::error_code{}, asio::as_tuple(asio::use_awaitable));
 }
