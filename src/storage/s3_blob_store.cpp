@@ -33,12 +33,11 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
+// A thumbnail's Content-Type from its name's extension (thumb_WxH.jpg, .png, .webp).
 std::string_view content_type_of(std::string_view name) {
-    if (name.ends_with(".jpg") || name.ends_with(".jpeg")) return "image/jpeg";
-    if (name.ends_with(".webp")) return "image/webp";
-    if (name.ends_with(".png")) return "image/png";
-    if (name.ends_with(".avif")) return "image/avif";
-    return "application/octet-stream";
+    const auto dot = name.rfind('.');
+    const auto f = dot == std::string_view::npos ? std::nullopt : parse_output_format(name.substr(dot + 1));
+    return f ? mime_type(*f) : std::string_view("application/octet-stream");
 }
 
 // A part on its way to the bucket while the next one fills: its bytes, and its ETag or failure,
