@@ -57,6 +57,21 @@ s3_process::s3_process(fs::path dir, bool tls)
         throw std::runtime_error("cannot make the test bucket: " + last);
     }
     bucket_made_ = true;
+    // Under load Swift may still answer NoSuchBucket to a listing just after the bucket was made
+    // (its container server catches up): the service's start-up check lists it, so wait for that.
+    const bool listed = eventually(
+        [&] {
+            auto list = quickthumb::s3::make_request("ListObjectsV2", boost::beast::http::verb::get, "",
+                                                     {{"list-type", "2"}, {"max-keys", "1"}});
+            auto r = c.send_blocking(list);
+            if (!r) last = r.error().message;
+            return r.has_value();
+        },
+        std::chrono::seconds(60));
+    if (!listed) {
+        kill();
+        throw std::runtime_error("the test bucket cannot be listed: " + last);
+    }
 }
 
 s3_process::~s3_process() { kill(); }
