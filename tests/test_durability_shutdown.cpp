@@ -1,8 +1,9 @@
 // Black-box durability at the edges of the service's life: a full backlog gets 429 with
 // Retry-After while reads still work, and a SIGTERM with work in flight exits cleanly, refuses
-// late uploads, and a restart finishes every job.
+// late uploads, and a restart finishes every job; a second process on one data directory is refused.
 #include "support/durability.hpp"
 #include "support/json.hpp"
+#include "support/run_process.hpp"
 #include "support/server_process.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -222,4 +223,21 @@ TEST_CASE("durability: SIGTERM with work in flight exits cleanly and a restart f
                 tally([](const std::string& d) { return d == "closed"; }), *status,
                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()), succeeded);
     std::fflush(stdout);
+}
+
+TEST_CASE("durability: a second process on one data directory is refused and the first goes on", "[durability][lock]") {
+    temp_dir dir;
+    server_process first(dir.path() / "data", {"--workers", "0"});
+    const auto second = run_process({QT_BINARY_PATH, "serve", "--port", "0", "--data", (dir.path() / "data").string()});
+    CHECK(second.status == 2);
+    CHECK_THAT(second.err, Catch::Contains("in use by another quickthumb process") &&
+                               Catch::Contains("pid " + std::to_string(first.pid())));
+    // The first one's jobs are untouched by the attempt, and it still takes uploads.
+    CHECK(http_request(first.port(), "POST", "/api/v1/jobs", jpeg_of(noisy(64, 48, 1, 20), 85),
+                       {{"Content-Type", "image/jpeg"}})
+              .status == 202);
+    // Its lock goes with it, SIGKILL included: the next start on the directory works.
+    first.stop(SIGKILL);
+    server_process next(dir.path() / "data", {"--workers", "0"});
+    CHECK(list_jobs(next.port()).size() == 1);
 }

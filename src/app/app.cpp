@@ -1,5 +1,6 @@
 #include "quickthumb/app.hpp"
 
+#include "quickthumb/data_dir_lock.hpp"
 #include "quickthumb/event_bus.hpp"
 #include "quickthumb/http_server.hpp"
 #include "quickthumb/job_queue.hpp"
@@ -79,6 +80,8 @@ int run_service(const serve_config& cfg) {
     tune_allocator();
     // Tokens and CORS first: a bad token file is fatal before anything is opened.
     const http::access_policy access = http::make_access_policy(cfg);
+    // Before anything in the data directory is read or removed: a second process there is refused.
+    const data_dir_lock lock(cfg.data_dir);
     // Declared before the store so that they outlive it: the store's writer thread may still
     // complete a write (posting to these executors) while it drains in its destructor.
     asio::io_context io(1);
