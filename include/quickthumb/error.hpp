@@ -67,6 +67,8 @@ inline boost::system::error_code make_error_code(errc e) noexcept {
 
 // The stable, machine-readable code used in JSON bodies: "invalid_option", "too_many_pixels", ...
 std::string_view errc_name(errc e) noexcept;
+// The other way (a stored code read back); an unknown name is internal.
+errc errc_from_name(std::string_view name) noexcept;
 
 // A failure with a message a person understands. Used in results across module boundaries.
 struct error {

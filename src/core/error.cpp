@@ -74,4 +74,10 @@ void throw_exception_from_error(const error& e, const boost::source_location&) {
     throw std::runtime_error(std::string(errc_name(e.code)) + ": " + e.message);
 }
 
+errc errc_from_name(std::string_view name) noexcept {
+    for (int i = 0; i <= static_cast<int>(errc_last); ++i)
+        if (errc_name(static_cast<errc>(i)) == name) return static_cast<errc>(i);
+    return errc::internal;
+}
+
 }  // namespace quickthumb

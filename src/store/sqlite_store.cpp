@@ -41,12 +41,6 @@ std::optional<job_params> stored_params(std::string_view text) {
     return *p;
 }
 
-errc errc_from_name(std::string_view name) {
-    for (int i = 0; i <= static_cast<int>(errc_last); ++i)
-        if (errc_name(static_cast<errc>(i)) == name) return static_cast<errc>(i);
-    return errc::internal;
-}
-
 }  // namespace
 
 job row_to_job(SQLite::Statement& q) {

@@ -6,6 +6,7 @@
 #include "quickthumb/job_store.hpp"
 
 #include "support/s3_process.hpp"
+#include "support/redis_process.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -18,9 +19,10 @@
 
 namespace qt_test {
 
-inline std::unique_ptr<quickthumb::job_store> open_store(const std::filesystem::path& path) {
-    return quickthumb::open_sqlite_store(path);
-}
+// SQLite at `path`; with QT_TEST_STORE=redis (the store_on_redis test), the Redis store on one
+// redis-server for the whole run, its keys and consumer name derived from `path`, so a store
+// reopened on the same path finds its jobs again and a new path starts empty.
+std::unique_ptr<quickthumb::job_store> open_store(const std::filesystem::path& path);
 
 inline std::unique_ptr<quickthumb::blob_store> open_blobs(const std::filesystem::path& dir) {
     return quickthumb::open_file_blob_store(dir);
