@@ -2,6 +2,7 @@
 // src/app/app.cpp wires them: what each outcome leaves in the store and in the blob store, and
 // what the workers tell the subscribers. The binary's own job life (a broken disk, timeouts,
 // shutdown, DELETE of a running job) is tests/test_worker.cpp.
+#include "quickthumb/job_queue.hpp"
 #include "quickthumb/worker_pool.hpp"
 #include "quickthumb/job_store.hpp"
 #include "support/stores.hpp"

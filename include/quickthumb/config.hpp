@@ -40,6 +40,7 @@ struct serve_config {
     std::int64_t max_pixels = 100'000'000;
     memory_setting max_memory;
     std::string redis;                   // redis://host:port/db, empty = off
+    bool redis_store = false;            // --store redis: jobs in Redis, for several instances
     std::string api_token;
     // Access (src/http/access.hpp): more API tokens, one a line; a Bearer token for /metrics; the
     // CORS allow-list, comma-separated exact origins (empty = CORS off).

@@ -4,6 +4,7 @@
 // and remove the files it is writing). The lock is an flock on `<dir>/quickthumb.lock`, so the
 // kernel drops it when the holder exits, SIGKILL included: a crash never leaves a stale lock.
 #include <filesystem>
+#include <string>
 
 namespace quickthumb {
 
@@ -17,7 +18,12 @@ public:
     data_dir_lock(const data_dir_lock&) = delete;
     data_dir_lock& operator=(const data_dir_lock&) = delete;
 
+    // This instance's name, kept in `<dir>/instance` (made on first use), so that a restart on the
+    // same directory is the same instance to the others (its consumer name on the Redis store).
+    std::string instance_name() const;
+
 private:
+    std::filesystem::path dir_;
     int fd_ = -1;
 };
 

@@ -17,7 +17,7 @@
 namespace quickthumb {
 
 struct job_event {
-    std::uint64_t id = 0;  // assigned by the bus: consecutive, starting at the bus's first id
+    std::uint64_t id = 0;  // increasing; assigned by the bus (consecutive, from its first id) or given
     std::string job;       // the job id, for ?job= filtering
     std::string data;      // the job's JSON as it is after the change
 };
@@ -26,10 +26,16 @@ class event_bus {
 public:
     // `first_id` should differ between runs of the service (the start time in ms, shifted left, is
     // what the app uses), so a Last-Event-ID from an earlier run is recognised as missed events.
-    explicit event_bus(std::size_t capacity = 4096, std::uint64_t first_id = 1);
+    // `shared_ids`: ids come from publish_at, the same on every instance, so a reader's id newer
+    // than any here is another instance's that this one has not read yet (it waits for what comes
+    // after it) rather than a foreign one.
+    explicit event_bus(std::size_t capacity = 4096, std::uint64_t first_id = 1, bool shared_ids = false);
 
     // Thread-safe, non-blocking. Returns the event's id.
     std::uint64_t publish(std::string job, std::string data);
+    // The same with the id given (events numbered elsewhere: the Redis store's shared stream, so
+    // every instance gives an event the same id). Ids must increase; one that does not is dropped.
+    void publish_at(std::uint64_t id, std::string job, std::string data);
 
     struct read_result {
         std::vector<job_event> events;  // ids > after, oldest first, at most `max`
@@ -57,6 +63,8 @@ private:
     std::deque<job_event> ring_;
     std::uint64_t first_id_;
     std::uint64_t next_id_;
+    std::uint64_t dropped_up_to_ = 0;
+    bool shared_ids_ = false;  // the newest id that left the ring
     std::vector<std::weak_ptr<waiter>> waiters_;
 };
 

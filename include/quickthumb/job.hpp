@@ -113,6 +113,12 @@ struct job_change {
     job now;                            // the job after the change, as committed
     bool stored = true;                 // false: progress, published but never written down
     std::optional<double> attempt_seconds;  // an attempt's outcome: how long the attempt took
+    // On the Redis store every change is also read back from the shared events stream, by every
+    // instance: such a change carries its event number, and says whether it was another
+    // instance's (this instance heard its own already, from its store, when it committed).
+    std::uint64_t event = 0;
+    bool from_stream = false;
+    bool remote = false;
 };
 
 // Each output's url is url_base (--public-base-url; "" for the service's own) + /thumbs/ID/NAME.

@@ -6,6 +6,7 @@
 // next scan; ids handed over but not yet started are remembered (at most the channel's capacity
 // plus one per worker) so a scan never sends one twice.
 #include "quickthumb/job_store.hpp"
+#include "quickthumb/work_queue.hpp"
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,27 +17,26 @@
 
 namespace quickthumb {
 
-class job_queue {
+class job_queue final : public work_queue {
 public:
-    using channel = boost::asio::experimental::concurrent_channel<void(boost::system::error_code, std::string)>;
 
     // `blocking` runs the feeder (it reads SQLite); the channel holds `capacity` ids.
     job_queue(boost::asio::thread_pool& blocking, job_store& db, std::size_t capacity);
 
     // Starts the feeder.
-    void start();
+    void start() override;
     // A job change (the jobs service's subscriber): one that became queued (new, retried,
     // released) wakes the feeder. Thread-safe.
-    void on_change(const job_change& c);
+    void on_change(const job_change& c) override;
     // Wakes the feeder to scan again. Thread-safe.
     void wake();
     // A worker tried to start a job it received (started or not: cancelled meanwhile, or the
     // store failed): it is no longer handed out, so a later scan may send it again. Thread-safe.
-    void on_taken(const std::string& id);
+    void on_taken(const std::string& id, bool started = false) override;
 
-    channel& jobs() noexcept { return channel_; }
+    channel& jobs() noexcept override { return channel_; }
     // Stops the feeder and closes the channel; workers see the close after draining nothing more.
-    void close();
+    void close() override;
 
 private:
     boost::asio::awaitable<void> feed();

@@ -54,6 +54,14 @@ public:
     // Jobs queued (waiting in the store or handed to a worker not yet started): for 429 and metrics.
     std::int64_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
 
+    // ---- several instances (the Redis store) ----
+    // A change read back from the shared events stream (c.from_stream): told to every subscriber
+    // like a committed one, in stream order, and counted when it was another instance's.
+    void observe(job_change c);
+    // The waiting count as the shared store has it now (counted from the changes in between, it
+    // could drift from the truth when events were trimmed before this instance read them).
+    void resync_waiting(std::int64_t queued) noexcept { waiting_.store(queued, std::memory_order_relaxed); }
+
     // ---- what clients do ----
     struct accepted {
         bool replayed = false;  // the idempotency key named earlier jobs: nothing new was made

@@ -70,8 +70,8 @@ public:
     virtual boost::asio::awaitable<result<std::vector<work_entry>>> claim_idle(std::chrono::milliseconds idle,
                                                                                std::size_t count) = 0;
     // Resets the idle time of those of `entries` this consumer still holds: the lease of the jobs
-    // it has in hand or running. Returns how many it still holds.
-    virtual boost::asio::awaitable<result<int>> refresh(std::vector<std::string> entries) = 0;
+    // it has in hand or running. Returns those it no longer holds.
+    virtual boost::asio::awaitable<result<std::vector<std::string>>> refresh(std::vector<std::string> entries) = 0;
     // Delayed jobs whose run_after has come get their work entry. Returns how many moved and the
     // next run_after still waiting (0 when none).
     struct promoted {
@@ -82,14 +82,22 @@ public:
     // Events after `after` ("0" or "" for the oldest kept), at most `count`.
     virtual boost::asio::awaitable<result<std::vector<stored_event>>> events_after(std::string after,
                                                                                    std::size_t count) = 0;
-    // The newest event's id ("0-0" when none).
-    virtual boost::asio::awaitable<result<std::string>> last_event_id() = 0;
+    // The same, waiting up to `block` for one to come (XREAD BLOCK, on a connection of its own so
+    // the store's other calls do not wait behind it). One caller at a time.
+    virtual boost::asio::awaitable<result<std::vector<stored_event>>> wait_events(std::string after, std::size_t count,
+                                                                                  std::chrono::milliseconds block) = 0;
+    // The newest `count` events, oldest first.
+    virtual boost::asio::awaitable<result<std::vector<stored_event>>> latest_events(std::size_t count) = 0;
 
     virtual const redis_store_options& options() const noexcept = 0;
     virtual const redis_url& url() const noexcept = 0;
     // "up", "down: <reason>": the connection's state as last seen. Thread-safe.
     virtual std::string state() const = 0;
 };
+
+// An events stream id ("ms-seq") as the number SSE readers see: ms << 20 | seq, so it increases
+// with the stream and is the same on every instance. 0 for an id that is not one.
+std::uint64_t event_number(std::string_view stream_id) noexcept;
 
 // Connects (checking that Redis answers within the connect timeout), loads the scripts and
 // creates the work group. Throws config_error with the reason when Redis cannot be reached.

@@ -13,7 +13,7 @@
 // it has the memory. A job that needs more than the whole budget fails as too_large_for_memory.
 #include "quickthumb/file_io.hpp"
 #include "quickthumb/image.hpp"
-#include "quickthumb/job_queue.hpp"
+#include "quickthumb/work_queue.hpp"
 #include "quickthumb/jobs_service.hpp"
 #include "quickthumb/memory_budget.hpp"
 #include "quickthumb/blob_store.hpp"
@@ -47,7 +47,7 @@ struct worker_options {
 
 class worker_pool {
 public:
-    worker_pool(boost::asio::thread_pool& pool, job_queue& queue, jobs_service& jobs, blob_store& files,
+    worker_pool(boost::asio::thread_pool& pool, work_queue& queue, jobs_service& jobs, blob_store& files,
                 worker_options opts);
 
     // Spawns the workers. `on_all_stopped` runs (on a pool thread) when the last one has exited,
@@ -104,7 +104,7 @@ private:
     boost::asio::awaitable<std::optional<result<job>>> save(const std::string& id, Write write);
 
     boost::asio::thread_pool& pool_;
-    job_queue& queue_;
+    work_queue& queue_;
     jobs_service& jobs_;
     blob_store& files_;
     worker_options opts_;

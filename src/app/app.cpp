@@ -9,7 +9,10 @@
 #include "quickthumb/memory_budget.hpp"
 #include "quickthumb/memory_limit.hpp"
 #include "quickthumb/metrics.hpp"
+#include "quickthumb/redis_event_feed.hpp"
 #include "quickthumb/redis_mirror.hpp"
+#include "quickthumb/redis_store.hpp"
+#include "quickthumb/redis_work_feed.hpp"
 #include "quickthumb/retention.hpp"
 #include "quickthumb/blob_store.hpp"
 #include "quickthumb/job_store.hpp"
@@ -73,6 +76,21 @@ std::unique_ptr<blob_store> open_blobs(const serve_config& cfg, metrics& meter) 
     log::info("storage", "bucket_url=" + cfg.storage);
     return std::move(*opened);
 }
+
+// SQLite in the data directory, or the Redis every instance shares (--store redis; checked now:
+// a Redis that does not answer ends the start with the reason).
+std::unique_ptr<job_store> open_jobs(const serve_config& cfg, const data_dir_lock& lock, redis_job_store*& shared) {
+    shared = nullptr;
+    if (!cfg.redis_store) return open_sqlite_store(cfg.data_dir / "quickthumb.db");
+    auto url = parse_redis_url(cfg.redis);
+    if (!url) throw config_error(url.error().message);
+    redis_store_options o;
+    o.consumer = lock.instance_name();
+    auto s = open_redis_store(*url, o);
+    shared = s.get();
+    log::info("job store", "store=redis redis=" + to_display_string(*url) + " instance=" + o.consumer);
+    return s;
+}
 }  // namespace
 
 int run_service(const serve_config& cfg) {
@@ -94,7 +112,8 @@ int run_service(const serve_config& cfg) {
     auto files_owner = open_blobs(cfg, meter);
     blob_store& files = *files_owner;
     files.clean_partial();
-    auto db_owner = open_sqlite_store(cfg.data_dir / "quickthumb.db");
+    redis_job_store* shared = nullptr;  // the Redis store, when jobs are shared with other instances
+    auto db_owner = open_jobs(cfg, lock, shared);
     job_store& db = *db_owner;
     jobs_service jobs(blocking, db, files);
 
@@ -110,7 +129,14 @@ int run_service(const serve_config& cfg) {
     // Everyone who hears about a job's changes subscribes to the jobs service, in this order:
     // the workers (a DELETE stops a running job), the queue's feeder, the live events, metrics,
     // and the optional Redis mirror (--redis), which runs on the network thread.
-    job_queue queue(blocking, db, cfg.queue_capacity);
+    std::unique_ptr<work_queue> queue_owner;
+    if (shared)
+        queue_owner = std::make_unique<redis_work_feed>(
+            blocking, *shared,
+            redis_work_options{cfg.queue_capacity, static_cast<std::size_t>(std::max(cfg.workers, 0)), cfg.redis_claim_idle});
+    else
+        queue_owner = std::make_unique<job_queue>(blocking, db, cfg.queue_capacity);
+    work_queue& queue = *queue_owner;
     // Jobs reserve their estimated peak memory from this before they decode.
     const memory_limit limit = detect_memory_limit();
     memory_budget budget(resolve_memory_budget(cfg.max_memory, limit));
@@ -118,18 +144,52 @@ int run_service(const serve_config& cfg) {
                                    " limit_from=\"" + limit.source + "\"");
     worker_pool workers(work, queue, jobs, files,
                         worker_options{cfg.workers, cfg.max_pixels, cfg.job_timeout, cfg.keep_uploads, &budget});
-    jobs.subscribe([&workers](const job_change& c) { workers.on_change(c); });
+    // On the Redis store a change is heard twice: from this instance's store when it commits it,
+    // and from the shared events stream, with every other instance's (from_stream). The workers and
+    // the feeder hear each change once; metrics count this instance's work; the live events
+    // follow the stream, so every instance shows every job, numbered alike.
+    auto once = [](const job_change& c) { return !c.from_stream || c.remote; };
+    jobs.subscribe([&workers, once](const job_change& c) {
+        if (once(c)) workers.on_change(c);
+    });
     jobs.subscribe([&queue](const job_change& c) { queue.on_change(c); });
     // Live events: every change of a job, serialized once, for GET /api/v1/events. Ids start from
-    // the start time so that a browser's Last-Event-ID from an earlier run reads as "missed".
-    event_bus events(4096, static_cast<std::uint64_t>(now_ms()) << 10);
+    // the start time so that a browser's Last-Event-ID from an earlier run reads as "missed"; on
+    // the Redis store they are the shared stream's, and the ring starts with its latest events.
+    std::string events_after = "0-0";
+    std::vector<stored_event> recent;
+    if (shared) {
+        asio::co_spawn(io, shared->latest_events(4096), [&](std::exception_ptr ep, result<std::vector<stored_event>> r) {
+            if (ep) std::rethrow_exception(ep);
+            if (!r) throw config_error("cannot read the events stream: " + r.error().message);
+            recent = std::move(*r);
+        });
+        io.run();
+        io.restart();
+        if (!recent.empty()) events_after = recent.back().id;
+    }
+    event_bus events(4096,
+                     shared ? (recent.empty() ? 1 : event_number(recent.front().id))
+                            : static_cast<std::uint64_t>(now_ms()) << 10,
+                     shared != nullptr);
     const std::string url_base = cfg.public_base_url;
-    jobs.subscribe([&events, &url_base](const job_change& c) {
-        events.publish(c.now.id, boost::json::serialize(to_json(c.now, url_base)));
+    for (const auto& e : recent)
+        events.publish_at(event_number(e.id), e.change.now.id, boost::json::serialize(to_json(e.change.now, url_base)));
+    recent.clear();
+    const bool stream_events = shared != nullptr;
+    jobs.subscribe([&events, &url_base, stream_events](const job_change& c) {
+        if (c.from_stream)
+            events.publish_at(c.event, c.now.id, boost::json::serialize(to_json(c.now, url_base)));
+        else if (!stream_events)
+            events.publish(c.now.id, boost::json::serialize(to_json(c.now, url_base)));
     });
-    jobs.subscribe([&meter](const job_change& c) { meter.on_change(c); });
+    jobs.subscribe([&meter](const job_change& c) {
+        if (!c.from_stream) meter.on_change(c);
+    });
+    std::unique_ptr<redis_event_feed> event_feed;
+    if (shared) event_feed = std::make_unique<redis_event_feed>(io.get_executor(), *shared, jobs, events_after);
     std::unique_ptr<redis_mirror> mirror;
-    if (!cfg.redis.empty()) {
+    if (!cfg.redis.empty() && !shared) {
         auto url = parse_redis_url(cfg.redis);
         if (!url) throw config_error(url.error().message);
         redis_mirror_options mirror_opts;
@@ -140,6 +200,11 @@ int run_service(const serve_config& cfg) {
     retention_sweeper retention(blocking, jobs, cfg.retention);
     http::services svc{cfg, jobs, files};
     if (mirror) svc.readiness.push_back([&mirror] { return mirror->readiness(); });
+    if (shared)
+        svc.readiness.push_back([shared] {
+            return boost::json::object{{"store", "redis"}, {"redis", shared->state()},
+                                       {"instance", shared->options().consumer}};
+        });
     // The memory budget is reported, never a reason to be unready: jobs waiting for memory wait
     // in the store like any other, and uploads are still taken.
     svc.readiness.push_back([&budget] {
@@ -175,6 +240,7 @@ int run_service(const serve_config& cfg) {
     queue.start();
     retention.start();
     if (mirror) mirror->start();
+    if (event_feed) event_feed->start();
     server.start();
     std::printf("quickthumb listening on http://%s:%u\n", ep.address().to_string().c_str(), ep.port());
     std::fflush(stdout);
@@ -215,6 +281,7 @@ int run_service(const serve_config& cfg) {
                 }
                 // Acknowledgements still in flight are redone from SQLite by the next start.
                 if (mirror) mirror->stop();
+                if (event_feed) event_feed->stop();
                 io.stop();
             },
             asio::detached);

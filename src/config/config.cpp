@@ -41,7 +41,8 @@ const std::vector<std::string_view> serve_flags = {
     "redis", "api-token", "log-level", "shutdown-grace", "max-attempts", "job-timeout", "retention",
     "keep-uploads", "redis-claim-idle", "header-timeout", "body-timeout", "upload-rate", "upload-burst",
     "max-connections", "max-client-connections", "trust-proxy", "api-token-file", "metrics-token", "cors-origin",
-    "max-memory", "storage", "s3-path-style", "s3-timeout", "s3-part-size", "thumb-redirect", "public-base-url"};
+    "max-memory", "storage", "s3-path-style", "s3-timeout", "s3-part-size", "thumb-redirect", "public-base-url",
+    "store"};
 // Flags that may stand alone (`--keep-uploads` means true).
 const std::vector<std::string_view> bool_flags = {"keep-uploads", "trust-proxy", "s3-path-style", "thumb-redirect"};
 
@@ -104,6 +105,12 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
         c.keep_uploads = parse_bool(flag, v);
     } else if (flag == "redis-claim-idle") {
         c.redis_claim_idle = parse_duration(flag, v);
+        if (c.redis_claim_idle.count() < 100) throw config_error("--redis-claim-idle: must be at least 100ms");
+    } else if (flag == "store") {
+        if (v == "sqlite") c.redis_store = false;
+        else if (v == "redis") c.redis_store = true;
+        else throw config_error("--store: expected sqlite (the data directory, one instance) or redis (several "
+                                "instances on one Redis), got '" + v + "'");
     } else if (flag == "header-timeout" || flag == "body-timeout") {
         auto d = parse_duration(flag, v);
         if (d.count() < 1) throw config_error("--" + std::string(flag) + ": must be at least 1ms");
@@ -393,9 +400,16 @@ serve flags (each also read from QUICKTHUMB_<NAME>, e.g. QUICKTHUMB_PORT; flags 
   --retention DURATION    finished jobs and their files are deleted after this, e.g. 7d, 12h;
                           0 keeps them forever (default 7d)
   --keep-uploads          keep the uploaded original after its thumbnails exist (default: delete)
-  --redis URL             mirror the queue to a Redis Stream, e.g. redis://127.0.0.1:6379/0
-  --redis-claim-idle DURATION  another instance's pending Redis entry idle this long is
-                          claimed and its job re-run (default 60s)
+  --store sqlite|redis    where jobs live: sqlite, in the data directory, for one instance
+                          (default); redis, for several instances sharing one Redis (--redis)
+                          and one bucket (--storage): any instance answers for any job, and a
+                          dead instance's jobs are run by the others
+  --redis URL             Redis, e.g. redis://127.0.0.1:6379/0: with --store redis it holds
+                          the jobs; alone it mirrors the queue to a Stream for crash recovery
+  --redis-claim-idle DURATION  with --store redis, a job held by an instance that stopped
+                          renewing it for this long is claimed and run by another (running
+                          jobs are renewed every third of it); alone, the mirror's entries of
+                          a dead consumer are claimed (default 60s)
   --header-timeout DURATION  the whole request header must arrive within this, also the
                           keep-alive idle limit (default 10s); slow clients are closed
   --body-timeout DURATION the longest pause while a request body arrives (default 30s)
@@ -489,6 +503,11 @@ command_line parse_command_line(const std::vector<std::string>& args, const env_
             throw config_error("unknown flag --" + std::string(a) + " (try: quickthumb serve --help)");
         apply(c, a, value);
     }
+    if (c.redis_store && c.redis.empty())
+        throw config_error("--store redis: needs --redis URL (the Redis every instance shares)");
+    if (c.redis_store && c.storage.empty())
+        throw config_error("--store redis: needs --storage s3://BUCKET[/PREFIX] (a bucket every instance shares: "
+                           "another instance must be able to read an upload and serve a thumbnail)");
     return out;
 }
 

@@ -7,17 +7,33 @@
 namespace quickthumb {
 namespace asio = boost::asio;
 
-event_bus::event_bus(std::size_t capacity, std::uint64_t first_id)
-    : capacity_(std::max<std::size_t>(capacity, 1)), first_id_(std::max<std::uint64_t>(first_id, 1)), next_id_(first_id_) {}
+event_bus::event_bus(std::size_t capacity, std::uint64_t first_id, bool shared_ids)
+    : capacity_(std::max<std::size_t>(capacity, 1)),
+      first_id_(std::max<std::uint64_t>(first_id, 1)),
+      next_id_(first_id_),
+      shared_ids_(shared_ids) {}
 
 std::uint64_t event_bus::publish(std::string job, std::string data) {
-    std::vector<std::shared_ptr<waiter>> wake;
     std::uint64_t id = 0;
     {
         std::lock_guard lk(mutex_);
-        id = next_id_++;
+        id = next_id_;
+    }
+    publish_at(id, std::move(job), std::move(data));
+    return id;
+}
+
+void event_bus::publish_at(std::uint64_t id, std::string job, std::string data) {
+    std::vector<std::shared_ptr<waiter>> wake;
+    {
+        std::lock_guard lk(mutex_);
+        if (id < next_id_) return;
+        next_id_ = id + 1;
         ring_.push_back(job_event{id, std::move(job), std::move(data)});
-        if (ring_.size() > capacity_) ring_.pop_front();
+        if (ring_.size() > capacity_) {
+            dropped_up_to_ = ring_.front().id;
+            ring_.pop_front();
+        }
         // Readers that went away are forgotten here, so the list stays as long as the live ones.
         std::erase_if(waiters_, [&](const std::weak_ptr<waiter>& w) {
             auto s = w.lock();
@@ -30,7 +46,6 @@ std::uint64_t event_bus::publish(std::string job, std::string data) {
         auto ex = w->timer.get_executor();
         asio::post(ex, [w = std::move(w)] { w->timer.cancel(); });
     }
-    return id;
 }
 
 void event_bus::wake_all() {
@@ -52,15 +67,17 @@ event_bus::read_result event_bus::since(std::uint64_t after, std::size_t max, co
     std::lock_guard lk(mutex_);
     // 0 means "from now on"; an id this run never gave (an earlier run's, or from the future) means
     // the reader cannot know what it missed.
-    const bool foreign = after != 0 && (after + 1 < first_id_ || after >= next_id_);
+    const bool foreign = after != 0 && (after + 1 < first_id_ || (!shared_ids_ && after >= next_id_));
     if (ring_.empty()) {
         out.missed = foreign;
         return out;
     }
-    out.missed = foreign || (after != 0 && after + 1 < ring_.front().id);
+    out.missed = foreign || (after != 0 && after < dropped_up_to_);
     if (foreign) after = 0;
-    // Ids are consecutive in the ring: jump straight to the first one after `after`.
-    std::size_t i = after < ring_.front().id ? 0 : static_cast<std::size_t>(after - ring_.front().id + 1);
+    // Ids increase along the ring: the first one after `after`.
+    std::size_t i = static_cast<std::size_t>(
+        std::upper_bound(ring_.begin(), ring_.end(), after, [](std::uint64_t a, const job_event& e) { return a < e.id; }) -
+        ring_.begin());
     for (; i < ring_.size() && out.events.size() < max; ++i) {
         if (job.empty() || ring_[i].job == job) out.events.push_back(ring_[i]);
         out.scanned_to = ring_[i].id;

@@ -53,6 +53,15 @@ void jobs_service::committed(job_change c) {
     publish(std::move(c));
 }
 
+void jobs_service::observe(job_change c) {
+    if (c.remote) {
+        const int in = c.now.state == job_state::queued ? 1 : 0;
+        const int out = c.previous == job_state::queued ? 1 : 0;
+        if (in != out) waiting_.fetch_add(in - out, std::memory_order_relaxed);
+    }
+    publish(std::move(c));
+}
+
 void jobs_service::publish(job_change c) {
     // One strand, posted to in commit order: every subscriber hears the changes in that order.
     asio::post(strand_, [this, c = std::move(c)] {

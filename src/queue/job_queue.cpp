@@ -29,7 +29,7 @@ void job_queue::wake() {
     });
 }
 
-void job_queue::on_taken(const std::string& id) {
+void job_queue::on_taken(const std::string& id, bool) {
     asio::post(strand_, [this, id] {
         handed_.erase(id);
         if (scanning_) taken_during_scan_.insert(id);

@@ -1,6 +1,10 @@
 #include "quickthumb/data_dir_lock.hpp"
 
 #include "quickthumb/config.hpp"
+#include "quickthumb/file_io.hpp"
+#include "quickthumb/job.hpp"
+
+#include <fstream>
 
 #include <cerrno>
 #include <cstring>
@@ -12,7 +16,7 @@
 
 namespace quickthumb {
 
-data_dir_lock::data_dir_lock(const std::filesystem::path& dir) {
+data_dir_lock::data_dir_lock(const std::filesystem::path& dir) : dir_(dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) throw config_error("cannot create the data directory " + dir.string() + ": " + ec.message());
@@ -37,6 +41,23 @@ data_dir_lock::data_dir_lock(const std::filesystem::path& dir) {
     // The holder's pid, for the message a second process prints.
     const std::string pid = std::to_string(::getpid()) + "\n";
     if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
+}
+
+std::string data_dir_lock::instance_name() const {
+    const auto path = dir_ / "instance";
+    if (std::ifstream in(path); in) {
+        std::string name;
+        std::getline(in, name);
+        if (!name.empty()) return name;
+    }
+    // Held under the lock, so no other process races to make it.
+    const std::string name = "qt-" + new_job_id().substr(0, 12);
+    const std::string line = name + "\n";
+    if (auto w = write_file_atomically(path, {reinterpret_cast<const std::uint8_t*>(line.data()), line.size()},
+                                       durability::fsync);
+        !w)
+        throw config_error("cannot write " + path.string() + ": " + w.error().message);
+    return name;
 }
 
 data_dir_lock::~data_dir_lock() {

@@ -149,17 +149,19 @@ end
 return r
 )lua";
 
-// Resets the idle time of ARGV[5..] (entry ids) that this consumer still holds; returns how many.
+// Resets the idle time of ARGV[5..] (entry ids) that this consumer still holds; replies with the
+// ones it no longer holds (acknowledged, or claimed by another consumer).
 inline constexpr const char* refresh = R"lua(
-local n = 0
+local gone = {}
 for i = 5, #ARGV do
   local p = redis.call('XPENDING', WORK, GROUP, ARGV[i], ARGV[i], 1)
   if p[1] and p[1][2] == ME then
     redis.call('XCLAIM', WORK, GROUP, ME, 0, ARGV[i], 'JUSTID')
-    n = n + 1
+  else
+    gone[#gone + 1] = ARGV[i]
   end
 end
-return n
+return gone
 )lua";
 
 // Delayed jobs due by NOW get a work entry (at most ARGV[5]). Replies {moved, next run_after or 0}.

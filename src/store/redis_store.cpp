@@ -101,6 +101,12 @@ std::string field_of(const value* fields, std::string_view name) {
     return {};
 }
 
+// The reader's reads block for up to a few seconds on purpose: its deadline allows for that.
+redis_options reader_options(redis_options o) {
+    o.io_timeout += std::chrono::seconds(5);
+    return o;
+}
+
 class redis_store final : public redis_job_store {
 public:
     redis_store(const redis_url& url, redis_store_options opts)
@@ -108,6 +114,7 @@ public:
           url_(url),
           guard_(ioc_.get_executor()),
           client_(ioc_.get_executor(), url, opts_.client),
+          reader_(ioc_.get_executor(), url, reader_options(opts_.client)),
           wake_(ioc_) {
         if (opts_.consumer.empty()) opts_.consumer = new_job_id();
         thread_ = std::thread([this] { ioc_.run(); });
@@ -119,6 +126,7 @@ public:
             stopping_ = true;
             wake_.cancel();
             client_.close();
+            reader_.close();
         });
         guard_.reset();
         thread_.join();
@@ -134,6 +142,36 @@ public:
                      .get();
         if (g && (*g)[0].is_error() && (*g)[0].text.rfind("BUSYGROUP", 0) != 0)
             throw config_error("Redis at " + to_display_string(url_) + " refused to make the work group: " + (*g)[0].text);
+        warn_unless_durable();
+    }
+
+    // A 202 is as durable as Redis makes it: say so at start when Redis keeps less than it should.
+    void warn_unless_durable() {
+        auto r = asio::co_spawn(ioc_,
+                                exec({{"CONFIG", "GET", "appendonly"},
+                                      {"CONFIG", "GET", "appendfsync"},
+                                      {"CONFIG", "GET", "maxmemory-policy"}}),
+                                asio::use_future)
+                     .get();
+        auto setting = [&](std::size_t i) -> std::optional<std::string> {
+            if (!r || (*r)[i].is_error() || (*r)[i].elements.size() < 2) return std::nullopt;
+            return str((*r)[i].elements[1]);
+        };
+        const auto aof = setting(0), fsync = setting(1), policy = setting(2);
+        if (!aof || !policy) {
+            log::warn("cannot read Redis's persistence settings (CONFIG GET refused?): make sure it has appendonly yes "
+                      "and maxmemory-policy noeviction, or accepted jobs can be lost");
+            return;
+        }
+        if (*aof != "yes")
+            log::warn("Redis keeps no append-only file: a Redis restart loses every job since its last snapshot",
+                      "hint=\"set appendonly yes\"");
+        else if (fsync && *fsync == "no")
+            log::warn("Redis's append-only file is flushed when the kernel decides: a power cut can lose recent jobs",
+                      "hint=\"set appendfsync everysec (up to a second lost) or always (nothing lost)\"");
+        if (*policy != "noeviction")
+            log::warn("Redis may evict keys under memory pressure: jobs would vanish",
+                      "maxmemory_policy=" + *policy + " hint=\"set maxmemory-policy noeviction\"");
     }
 
     // ---- job_store ----
@@ -307,9 +345,8 @@ public:
         return on_store(do_claim(idle, count));
     }
 
-    asio::awaitable<result<int>> refresh(std::vector<std::string> entries) override {
-        if (entries.empty()) co_return 0;
-        co_return co_await on_store(do_int(script(s_refresh, std::move(entries))));
+    asio::awaitable<result<std::vector<std::string>>> refresh(std::vector<std::string> entries) override {
+        return on_store(do_ids(script(s_refresh, std::move(entries))));
     }
 
     asio::awaitable<result<promoted>> promote_due(std::int64_t now) override { return on_store(do_promote(now)); }
@@ -318,7 +355,14 @@ public:
         return on_store(do_events(std::move(after), count));
     }
 
-    asio::awaitable<result<std::string>> last_event_id() override { return on_store(do_last_event()); }
+    asio::awaitable<result<std::vector<stored_event>>> wait_events(std::string after, std::size_t count,
+                                                                   std::chrono::milliseconds block) override {
+        return on_store(do_wait_events(std::move(after), count, block));
+    }
+
+    asio::awaitable<result<std::vector<stored_event>>> latest_events(std::size_t count) override {
+        return on_store(do_latest_events(count));
+    }
 
     const redis_store_options& options() const noexcept override { return opts_; }
     const redis_url& url() const noexcept override { return url_; }
@@ -933,14 +977,40 @@ private:
         co_return out;
     }
 
-    asio::awaitable<result<std::string>> do_last_event() {
-        auto op27 = exec({{"XREVRANGE", key("events"), "+", "-", "COUNT", "1"}});
-        auto r = co_await std::move(op27);
+    asio::awaitable<result<std::vector<stored_event>>> do_latest_events(std::size_t count) {
+        auto op = exec({{"XREVRANGE", key("events"), "+", "-", "COUNT", std::to_string(count)}});
+        auto r = co_await std::move(op);
         if (!r) co_return r.error();
         if (auto e = reply_error((*r)[0])) co_return *e;
-        auto entries = stream_entries((*r)[0]);
-        if (entries.empty()) co_return std::string("0-0");
-        co_return entries.front().first;
+        std::vector<stored_event> out;
+        for (const auto& [id, fields] : stream_entries((*r)[0])) out.push_back(event_of(id, fields));
+        std::reverse(out.begin(), out.end());
+        co_return out;
+    }
+
+    // On the reader connection: XREAD BLOCK would hold up the pipeline.
+    asio::awaitable<result<std::vector<stored_event>>> do_wait_events(std::string after, std::size_t count,
+                                                                      std::chrono::milliseconds block) {
+        if (!reader_.is_open()) {
+            auto c = co_await reader_.connect();
+            if (!c)
+                co_return error{errc::storage_unavailable,
+                                "Redis at " + to_display_string(url_) + " is unavailable: " + c.error().message};
+        }
+        std::vector<resp::command> cmd{{"XREAD", "COUNT", std::to_string(count), "BLOCK", std::to_string(block.count()),
+                                        "STREAMS", key("events"), after.empty() ? std::string("$") : after}};
+        auto r = co_await reader_.exec(std::move(cmd));
+        if (!r)
+            co_return error{errc::storage_unavailable,
+                            "Redis at " + to_display_string(url_) + " is unavailable: " + r.error().message};
+        if (auto e = reply_error((*r)[0])) co_return *e;
+        std::vector<stored_event> out;
+        const value& v = (*r)[0];
+        if (!v.is_array() || v.elements.empty()) co_return out;  // nothing within `block`
+        const value& stream = v.elements[0];
+        if (!stream.is_array() || stream.elements.size() < 2) co_return out;
+        for (const auto& [id, fields] : stream_entries(stream.elements[1])) out.push_back(event_of(id, fields));
+        co_return out;
     }
 
     redis_store_options opts_;
@@ -948,6 +1018,7 @@ private:
     asio::io_context ioc_{1};
     asio::executor_work_guard<asio::io_context::executor_type> guard_;
     redis_client client_;
+    redis_client reader_;  // the events stream's blocking reads
     asio::steady_timer wake_;
     std::deque<call> queue_;  // store thread only
     bool stopping_ = false;   // store thread only
@@ -960,6 +1031,15 @@ private:
 };
 
 }  // namespace
+
+std::uint64_t event_number(std::string_view stream_id) noexcept {
+    const auto dash = stream_id.find('-');
+    if (dash == std::string_view::npos) return 0;
+    std::uint64_t ms = 0, seq = 0;
+    if (std::from_chars(stream_id.data(), stream_id.data() + dash, ms).ec != std::errc{}) return 0;
+    if (std::from_chars(stream_id.data() + dash + 1, stream_id.data() + stream_id.size(), seq).ec != std::errc{}) return 0;
+    return (ms << 20) | std::min<std::uint64_t>(seq, (1u << 20) - 1);
+}
 
 std::unique_ptr<redis_job_store> open_redis_store(const redis_url& url, redis_store_options opts) {
     auto s = std::make_unique<redis_store>(url, std::move(opts));

@@ -20,7 +20,7 @@ std::string output_name(int width, int height, output_format fmt) {
     return "thumb_" + std::to_string(width) + "x" + std::to_string(height) + "." + std::string(extension(fmt));
 }
 
-worker_pool::worker_pool(asio::thread_pool& pool, job_queue& queue, jobs_service& jobs, blob_store& files,
+worker_pool::worker_pool(asio::thread_pool& pool, work_queue& queue, jobs_service& jobs, blob_store& files,
                          worker_options opts)
     : pool_(pool), queue_(queue), jobs_(jobs), files_(files), opts_(opts) {}
 
@@ -240,10 +240,10 @@ asio::awaitable<void> worker_pool::process(std::string id) {
         // after a pause, so a full disk is not a busy loop.
         log::warn("job not started", "job=" + id + " error=\"" + started.error().message + "\"");
         co_await pause(std::chrono::seconds(1));
-        queue_.on_taken(id);
+        queue_.on_taken(id, false);
         co_return;
     }
-    queue_.on_taken(id);
+    queue_.on_taken(id, started.has_value());
     if (!started) {
         // Cancelled or already taken: nothing to do.
         log::debug("job skipped", "job=" + id + " reason=\"" + started.error().message + "\"");
