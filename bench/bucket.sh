@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Uploads and thumbnails on a bucket against the data directory, in one run (the same image, the
-# same loads, one after the other). The bucket is OpenStack Swift's S3 API on this machine
+# Uploads and thumbnails on a bucket against the data directory, and one instance of the
+# several-instances mode (jobs in Redis, --store redis, images in the bucket), in one run (the same
+# image, the same loads, one after the other). Redis is redis-server on this machine with its
+# append-only file flushed every second (appendfsync everysec, as compose.yaml runs it). The bucket is OpenStack Swift's S3 API on this machine
 # (Debian's swift packages, tests/s3/swift-configure.sh): it shares the 2 cores with the service,
 # which a remote S3 would not, and it adds no network round trip, which a remote S3 would.
 # One JSON line per figure and storage:
@@ -13,11 +15,12 @@
 #   peak_rss_kib             beside each: the service's VmHWM
 #   swift_cpu_us_per_request beside uploads_per_s: the CPU Swift's processes spent per upload (the
 #                            share of the cores the local object store takes from the service)
+#   redis_cpu_us_per_request the same for redis-server (storage redis+bucket)
 # Usage: bench/bucket.sh [N]   (N defaults to 300; QT_BIN picks the binary)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/bench/lib.sh"
-need curl wrk swift swift-proxy swift-account swift-container swift-object python3-swift
+need curl wrk swift swift-proxy swift-account swift-container swift-object python3-swift redis-server
 N="${1:-300}"
 S="${QT_BENCH_SECONDS:-10}"
 
@@ -30,7 +33,13 @@ for n in account container object proxy; do
   "/usr/bin/swift-$n-server" "$SW/conf/$n-server.conf" >"$SW/$n.log" 2>&1 &
   SWIFT_PIDS+=($!)
 done
-trap 'kill "${SWIFT_PIDS[@]}" 2>/dev/null; cleanup' EXIT
+RP=$(port)
+mkdir -p "$WORK/redis"
+redis-server --port "$RP" --bind 127.0.0.1 --dir "$WORK/redis" --appendonly yes --appendfsync everysec \
+  --maxmemory-policy noeviction --save "" >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+trap 'kill "${SWIFT_PIDS[@]}" "$REDIS_PID" 2>/dev/null; cleanup' EXIT
+until redis-cli -p "$RP" ping >/dev/null 2>&1; do sleep 0.05; done
 S3="http://test%3Atester:testing@127.0.0.1:$SP"
 for _ in $(seq 600); do
   curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$S3/qt-bench" -o /dev/null && break
@@ -42,6 +51,7 @@ BUCKET_ENV=(AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing AWS_REGI
 # swift_ticks: Swift's four processes' CPU so far, in clock ticks (the object store's share of the
 # 2 cores).
 swift_ticks() { local t=0 p; for p in "${SWIFT_PIDS[@]}"; do t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat"))); done; echo "$t"; }
+redis_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$REDIS_PID/stat"; }
 # per_request TICKS_BEFORE TICKS_AFTER WRK_OUTPUT: those ticks per request served, in microseconds.
 per_request() {
   local n; n=$(awk '/requests in/{print $1}' <<<"$3")
@@ -51,20 +61,26 @@ per_request() {
 # succeeded: the jobs that have succeeded, from /metrics (the same poll for both storages).
 succeeded() { curl -sf "$URL/metrics" | awk '/^quickthumb_jobs\{state="succeeded"\}/{print int($2)}'; }
 
-for storage in files bucket; do
+for storage in files bucket redis+bucket; do
   args=(); START_ENV=()
-  if [[ $storage == bucket ]]; then
-    args=(--storage "s3://qt-bench/$(date +%s%N)" --s3-path-style); START_ENV=("${BUCKET_ENV[@]}")
+  if [[ $storage != files ]]; then
+    prefix=$(date +%s%N)
+    args=(--storage "s3://qt-bench/$prefix" --s3-path-style); START_ENV=("${BUCKET_ENV[@]}")
+  fi
+  if [[ $storage == redis+bucket ]]; then
+    args+=(--store redis --redis "redis://127.0.0.1:$RP/0")
+    redis-cli -p "$RP" flushall >/dev/null
   fi
   rm -rf "$DATA"
   start 0 "${args[@]}"
-  T0=$(cpu_ticks); W0=$(swift_ticks)
+  T0=$(cpu_ticks); W0=$(swift_ticks); D0=$(redis_ticks)
   R=$(WRK_FILE="$IMG" wrk -t2 -c16 -d"${S}s" --latency -s "$POST_LUA" "$URL/api/v1/jobs")
-  W1=$(swift_ticks)
-  echo "{\"system\":\"quickthumb\",\"figure\":\"uploads_per_s\",\"storage\":\"$storage\",$(wrk_fields "$R"),\"connections\":16,\"workers\":0,\"cpu_us_per_request\":$(cpu_us_per_request "$T0" "$R"),\"swift_cpu_us_per_request\":$(per_request "$W0" "$W1" "$R"),\"peak_rss_kib\":$(hwm_kib),\"image\":\"600x450 jpeg 140KB\"}"
+  W1=$(swift_ticks); D1=$(redis_ticks)
+  echo "{\"system\":\"quickthumb\",\"figure\":\"uploads_per_s\",\"storage\":\"$storage\",$(wrk_fields "$R"),\"connections\":16,\"workers\":0,\"cpu_us_per_request\":$(cpu_us_per_request "$T0" "$R"),\"swift_cpu_us_per_request\":$(per_request "$W0" "$W1" "$R"),\"redis_cpu_us_per_request\":$(per_request "$D0" "$D1" "$R"),\"peak_rss_kib\":$(hwm_kib),\"image\":\"600x450 jpeg 140KB\"}"
   stop
 
   rm -rf "$DATA"
+  if [[ $storage == redis+bucket ]]; then redis-cli -p "$RP" flushall >/dev/null; fi
   start 0 "${args[@]}"
   for _ in $(seq "$N"); do curl -sf -o /dev/null -F "file=@$IMG" "$URL/api/v1/jobs"; done
   stop

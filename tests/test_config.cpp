@@ -261,3 +261,24 @@ TEST_CASE("config: object storage flags", "[config]") {
     refused({"--s3-timeout", "5ms"}, "--s3-timeout: must be at least 10ms");
     refused({"--public-base-url", "cdn.example.com"}, "--public-base-url: expected an http(s) URL");
 }
+
+TEST_CASE("config: the job store for several instances", "[config]") {
+    CHECK_FALSE(parse_command_line({"serve"}, env_of({})).serve.redis_store);
+    auto c = parse_command_line({"serve", "--store", "redis", "--redis", "redis://127.0.0.1:6379/2", "--storage",
+                                 "s3://shared", "--redis-claim-idle", "15s"},
+                                env_of({}))
+                 .serve;
+    CHECK(c.redis_store);
+    CHECK(c.redis_claim_idle == std::chrono::seconds(15));
+    CHECK(parse_command_line({"serve", "--store", "sqlite"}, env_of({})).serve.redis_store == false);
+    CHECK(parse_command_line({"serve"}, env_of({{"QUICKTHUMB_STORE", "redis"}, {"QUICKTHUMB_REDIS_URL", "redis://r:6379"},
+                                                {"QUICKTHUMB_STORAGE", "s3://b"}}))
+              .serve.redis_store);
+    auto refused = [](std::vector<std::string> args, const std::string& says) {
+        args.insert(args.begin(), "serve");
+        CHECK_THROWS_WITH(parse_command_line(args, env_of({})), Catch::Contains(says));
+    };
+    refused({"--store", "postgres"}, "--store: expected sqlite");
+    refused({"--store", "redis", "--storage", "s3://b"}, "--store redis: needs --redis URL");
+    refused({"--store", "redis", "--redis", "redis://127.0.0.1:6379"}, "--store redis: needs --storage s3://");
+}

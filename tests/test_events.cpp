@@ -59,6 +59,34 @@ TEST_CASE("events: the bus keeps a bounded ring with consecutive ids", "[events]
     CHECK_FALSE(bus.since(0, 10).missed);
 }
 
+TEST_CASE("events: ids given by a shared stream: gaps, an id not read yet, and drops", "[events]") {
+    event_bus bus(3, 1000, true);
+    bus.publish_at(1000, "a", "1");
+    bus.publish_at(1005, "b", "2");
+    bus.publish_at(1003, "c", "late");  // not after the last: dropped
+    bus.publish_at(1010, "a", "3");
+    CHECK(bus.last_id() == 1010);
+    auto all = bus.since(999, 10);
+    REQUIRE(all.events.size() == 3);
+    CHECK_FALSE(all.missed);
+    CHECK(all.events[1].id == 1005);
+    // Resuming between two ids gives what came after.
+    auto mid = bus.since(1004, 10);
+    REQUIRE(mid.events.size() == 2);
+    CHECK(mid.events[0].id == 1005);
+    // An id newer than any here is another instance's that this one has not read yet: nothing
+    // yet, and not a miss (the reader waits for what comes after it).
+    auto ahead = bus.since(1020, 10);
+    CHECK(ahead.events.empty());
+    CHECK_FALSE(ahead.missed);
+    CHECK(ahead.scanned_to == 1020);
+    bus.publish_at(1030, "d", "4");
+    CHECK(bus.since(1020, 10).events.size() == 1);
+    // The ring dropped 1000: a reader at or after it missed nothing; one before it did.
+    CHECK_FALSE(bus.since(1000, 10).missed);
+    CHECK(bus.since(999, 10).missed);
+}
+
 TEST_CASE("events: a publish wakes a waiting reader", "[events]") {
     event_bus bus;
     boost::asio::io_context io;

@@ -202,7 +202,7 @@ int run_service(const serve_config& cfg) {
     if (mirror) svc.readiness.push_back([&mirror] { return mirror->readiness(); });
     if (shared)
         svc.readiness.push_back([shared] {
-            return boost::json::object{{"store", "redis"}, {"redis", shared->state()},
+            return boost::json::object{{"job_store", "redis"}, {"redis", shared->state()},
                                        {"instance", shared->options().consumer}};
         });
     // The memory budget is reported, never a reason to be unready: jobs waiting for memory wait

@@ -105,7 +105,6 @@ void apply(serve_config& c, std::string_view flag, const std::string& v) {
         c.keep_uploads = parse_bool(flag, v);
     } else if (flag == "redis-claim-idle") {
         c.redis_claim_idle = parse_duration(flag, v);
-        if (c.redis_claim_idle.count() < 100) throw config_error("--redis-claim-idle: must be at least 100ms");
     } else if (flag == "store") {
         if (v == "sqlite") c.redis_store = false;
         else if (v == "redis") c.redis_store = true;

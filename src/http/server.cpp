@@ -89,9 +89,10 @@ answer method_not_allowed(const request_header& req, std::string_view allow) {
 }
 
 // GET /readyz: 200 when this instance takes uploads (not shutting down, the store answers a
-// read), else 503. Redis is reported but never makes the instance unready: uploads and processing
-// work without it (SQLite is the source of truth), so Redis down is "degraded" - still 200, with
-// "redis": "down: <reason>".
+// read), else 503. With the Redis mirror, Redis is reported but never makes the instance unready:
+// uploads and processing work without it (SQLite is the source of truth), so Redis down is
+// "degraded" - still 200, with "redis": "down: <reason>". With --store redis, Redis is the job
+// store: down, the store's read fails and the instance is not ready.
 asio::awaitable<answer> handle_ready(services& svc, const request_header& req) {
     bool ready = svc.accepting.load();
     std::string store_state = "ok";
