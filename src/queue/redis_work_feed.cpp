@@ -112,14 +112,18 @@ asio::awaitable<void> redis_work_feed::feed() {
         // instance without workers takes nothing.
         const std::size_t room_total = opts_.workers == 0 ? 0 : opts_.workers + std::min(opts_.capacity, opts_.workers);
         auto room = [&] { return held_.size() >= room_total ? std::size_t(0) : room_total - held_.size(); };
-        if (ok && now >= next_claim && room() > 0) {
-            auto claimed = co_await db_.claim_idle(opts_.claim_idle, room());
-            if (claimed) {
-                next_claim = clock::now() + claim_every;
-                if (!co_await hand_over(std::move(*claimed))) co_return;
-            } else {
-                ok = false;
-                failure = claimed.error().message;
+        if (ok && now >= next_claim) {
+            // Without room (every worker busy, or none) the pass waits for the next turn.
+            next_claim = now + claim_every;
+            if (room() > 0) {
+                auto claimed = co_await db_.claim_idle(opts_.claim_idle, room());
+                if (claimed) {
+                    if (!co_await hand_over(std::move(*claimed))) co_return;
+                } else {
+                    ok = false;
+                    failure = claimed.error().message;
+                    next_claim = now;
+                }
             }
         }
         if (ok && now >= next_promote) {
