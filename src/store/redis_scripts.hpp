@@ -87,6 +87,9 @@ local id, from, to, entry, at, attempts, nf = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local s = state_of(id)
 if not s or not string.find(' ' .. from .. ' ', ' ' .. s .. ' ', 1, true) then return {'refused', s or ''} end
 local k = jk(id)
+-- An attempt's outcome counts only from the instance running it: one presumed dead whose job was
+-- claimed and started elsewhere is refused (as if the job were no longer processing).
+if from == 'processing' and ME ~= '' and redis.call('HGET', k, 'owner') ~= ME then return {'refused', 'taken'} end
 redis.call('HSET', k, 'state', to, 'updated_at', NOW)
 for i = 12, 11 + nf * 2, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', k, ARGV[i]) else redis.call('HSET', k, ARGV[i], ARGV[i + 1]) end

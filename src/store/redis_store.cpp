@@ -66,6 +66,8 @@ std::string str(const value& v) { return v.is_string() ? v.text : std::string();
 
 // A refused transition: the same answers the SQLite store gives.
 error refusal(const std::string& id, const std::string& current, job_state to) {
+    if (current == "taken")
+        return error{errc::conflict, "job " + id + " is no longer this instance's: another one claimed it and runs it"};
     const auto from = parse_job_state(current);
     if (!from) return error{errc::not_found, "no job with id " + id};
     if (!can_transition(*from, to))
