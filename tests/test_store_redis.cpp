@@ -37,7 +37,7 @@ std::vector<std::string> jobs_of(const std::vector<work_entry>& entries) {
 }  // namespace
 
 TEST_CASE("redis store: consumers share the work stream; a quiet one's jobs are claimed and its outcome refused",
-          "[redis][store_redis]") {
+          "[redis][store][store_redis]") {
     QT_REQUIRE_REDIS_SERVER();
     qt_test::temp_dir dir;
     qt_test::redis_process redis(dir.path() / "redis");
@@ -82,7 +82,7 @@ TEST_CASE("redis store: consumers share the work stream; a quiet one's jobs are 
 }
 
 TEST_CASE("redis store: a delayed retry waits outside the stream and moves to it when due; events tell every change",
-          "[redis][store_redis]") {
+          "[redis][store][store_redis]") {
     QT_REQUIRE_REDIS_SERVER();
     qt_test::temp_dir dir;
     qt_test::redis_process redis(dir.path() / "redis");
