@@ -109,7 +109,7 @@ TEST_CASE("bucket service: thumbnails from the bucket, a redirect to it, public 
     CHECK(http_request(svc.port(), "GET", "/thumbs/" + id + "/thumb_1x1.jpg").status == 404);
 }
 
-TEST_CASE("bucket service: the bucket gone mid-load: uploads get 503, running jobs retry; every 202 finishes whole",
+TEST_CASE("bucket service: the bucket gone mid-load: uploads get 503, running jobs retry - every 202 finishes whole",
           "[bucket][http][durability]") {
     QT_REQUIRE_S3_SERVER();
     temp_dir dir;

@@ -194,7 +194,7 @@ TEST_CASE("jobs: an idempotency key replays the first request's jobs and tells n
     CHECK(f.jobs.waiting() == 2);
 }
 
-TEST_CASE("jobs: an upload's files become its jobs' uploads; a replay keeps none of its own", "[jobs][store][storage]") {
+TEST_CASE("jobs: an upload's files become its jobs' uploads - a replay keeps none of its own", "[jobs][store][storage]") {
     fixture f;
     auto received_of = [&](const std::string& bytes, std::unique_ptr<blob_store::upload>& keep) {
         auto up = qt_test::wait_now(f.files.begin_upload(new_job_id()));

@@ -68,7 +68,7 @@ TEST_CASE("memory budget: two jobs of 60% each run one after the other", "[worke
     CHECK(budget.snapshot().reserved == 0);
 }
 
-TEST_CASE("memory budget: first come, first served; a large head is not overtaken", "[worker][budget]") {
+TEST_CASE("memory budget: first come, first served - a large head is not overtaken", "[worker][budget]") {
     asio::io_context io;
     memory_budget budget(100 * mib);
     waiter a, big, small;

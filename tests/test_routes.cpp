@@ -75,7 +75,7 @@ TEST_CASE("routes: the page's files, and what no route names", "[http][routes]")
     }
 }
 
-TEST_CASE("routes: the guard of each route comes from the table; all of /api needs the token", "[http][routes]") {
+TEST_CASE("routes: the guard of each route comes from the table - all of /api needs the token", "[http][routes]") {
     for (const auto& r : routes()) {
         if (r.fallback) continue;
         std::string path(r.pattern);

@@ -77,7 +77,7 @@ result<std::unique_ptr<blob_store>> open_with(const qt_test::s3_process& s3, con
 
 }  // namespace
 
-TEST_CASE("bucket store: a large upload goes up in parts, whole only once committed; dropped ones are aborted",
+TEST_CASE("bucket store: a large upload goes up in parts, whole only once committed - dropped ones are aborted",
           "[storage][bucket]") {
     QT_REQUIRE_S3_SERVER();
     qt_test::temp_dir dir;
@@ -170,7 +170,7 @@ TEST_CASE("bucket store: a wrong secret, a missing bucket and a silent endpoint 
     CHECK(bad_url.error().code == errc::invalid_option);
 }
 
-TEST_CASE("bucket store: the server killed and started again; presigned links serve the object", "[storage][bucket]") {
+TEST_CASE("bucket store: the server killed and started again - presigned links serve the object", "[storage][bucket]") {
     QT_REQUIRE_S3_SERVER();
     qt_test::temp_dir dir;
     qt_test::s3_process s3(dir.path() / "s3");

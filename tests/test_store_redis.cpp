@@ -36,7 +36,7 @@ std::vector<std::string> jobs_of(const std::vector<work_entry>& entries) {
 
 }  // namespace
 
-TEST_CASE("redis store: consumers share the work stream; a quiet one's jobs are claimed and its outcome refused",
+TEST_CASE("redis store: consumers share the work stream - a quiet one's jobs are claimed and its outcome refused",
           "[redis][store][store_redis]") {
     QT_REQUIRE_REDIS_SERVER();
     qt_test::temp_dir dir;
@@ -81,7 +81,7 @@ TEST_CASE("redis store: consumers share the work stream; a quiet one's jobs are 
     CHECK(jobs_of(read_now(a->claim_idle(std::chrono::milliseconds(10), 10))) == std::vector<std::string>{j2.id});
 }
 
-TEST_CASE("redis store: a delayed retry waits outside the stream and moves to it when due; events tell every change",
+TEST_CASE("redis store: a delayed retry waits outside the stream and moves to it when due - events tell every change",
           "[redis][store][store_redis]") {
     QT_REQUIRE_REDIS_SERVER();
     qt_test::temp_dir dir;

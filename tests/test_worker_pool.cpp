@@ -216,7 +216,7 @@ void check_succeeded(fixture& f, const job& asked, int src_w, int src_h, const s
 
 }  // namespace
 
-TEST_CASE("worker pool: real JPEG and PNG uploads get every size, stored and listed; the upload goes unless kept",
+TEST_CASE("worker pool: real JPEG and PNG uploads get every size, stored and listed - the upload goes unless kept",
           "[worker][store]") {
     const qt_test::bytes jpeg = qt_test::jpeg_file(qt_test::photo_like(640, 480, 3));
     const qt_test::bytes png = qt_test::png_file(qt_test::photo_like(300, 400, 3));
