@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,13 +59,16 @@ public:
     void wake_all();
 
 private:
+    // Adds the event with the given id, or the next one; returns its id (0: dropped, not after the last).
+    std::uint64_t push(std::optional<std::uint64_t> given, std::string job, std::string data);
+
     std::size_t capacity_;
     mutable std::mutex mutex_;
     std::deque<job_event> ring_;
     std::uint64_t first_id_;
     std::uint64_t next_id_;
-    std::uint64_t dropped_up_to_ = 0;
-    bool shared_ids_ = false;  // the newest id that left the ring
+    std::uint64_t dropped_up_to_ = 0;  // the newest id that left the ring
+    bool shared_ids_ = false;
     std::vector<std::weak_ptr<waiter>> waiters_;
 };
 

@@ -124,6 +124,8 @@ private:
     blob_store& files_;
     boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
     std::vector<subscriber> subscribers_;  // strand only once traffic runs
+    // The waiting count follows a change: +1 into queued, -1 out of it.
+    void count_waiting(const job_change& c) noexcept;
     std::atomic<std::int64_t> waiting_{0};
 };
 

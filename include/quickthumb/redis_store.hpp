@@ -8,7 +8,8 @@
 //   all, state:<s>    sorted sets by seq: the list, newest first, per state
 //   final             finished jobs by their last change (the retention sweep)
 //   delayed           queued jobs waiting for run_after, by run_after
-//   idem:<key>        an Idempotency-Key's job ids (SET NX PX: it expires with its window)
+//   idem:<key>        an Idempotency-Key's first use and job ids (SET PX: it expires with its
+//                     window); idem, the keys by first use, for the retention sweep
 //   work              the Stream every queued job has one entry in, read by the consumer group
 //                     "workers": each instance is a consumer, its pending list what it holds
 //   events            a capped Stream of every change, fields as in job:<id>, for every

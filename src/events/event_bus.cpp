@@ -13,21 +13,18 @@ event_bus::event_bus(std::size_t capacity, std::uint64_t first_id, bool shared_i
       next_id_(first_id_),
       shared_ids_(shared_ids) {}
 
-std::uint64_t event_bus::publish(std::string job, std::string data) {
+std::uint64_t event_bus::publish(std::string job, std::string data) { return push(std::nullopt, std::move(job), std::move(data)); }
+
+void event_bus::publish_at(std::uint64_t id, std::string job, std::string data) { push(id, std::move(job), std::move(data)); }
+
+std::uint64_t event_bus::push(std::optional<std::uint64_t> given, std::string job, std::string data) {
+    std::vector<std::shared_ptr<waiter>> wake;
     std::uint64_t id = 0;
     {
+        // The id is drawn and the event added under one lock: two publishers never draw the same.
         std::lock_guard lk(mutex_);
-        id = next_id_;
-    }
-    publish_at(id, std::move(job), std::move(data));
-    return id;
-}
-
-void event_bus::publish_at(std::uint64_t id, std::string job, std::string data) {
-    std::vector<std::shared_ptr<waiter>> wake;
-    {
-        std::lock_guard lk(mutex_);
-        if (id < next_id_) return;
+        id = given.value_or(next_id_);
+        if (id < next_id_) return 0;
         next_id_ = id + 1;
         ring_.push_back(job_event{id, std::move(job), std::move(data)});
         if (ring_.size() > capacity_) {
@@ -46,6 +43,7 @@ void event_bus::publish_at(std::uint64_t id, std::string job, std::string data) 
         auto ex = w->timer.get_executor();
         asio::post(ex, [w = std::move(w)] { w->timer.cancel(); });
     }
+    return id;
 }
 
 void event_bus::wake_all() {

@@ -47,19 +47,19 @@ asio::awaitable<job_store::recovery> jobs_service::recover_interrupted() {
 void jobs_service::committed(job_change c) {
     // Counted here, on the writer thread before the writer's caller resumes, so an upload that
     // reads waiting() after its own accept sees its jobs.
-    const int in = c.now.state == job_state::queued ? 1 : 0;
-    const int out = c.previous == job_state::queued ? 1 : 0;
-    if (in != out) waiting_.fetch_add(in - out, std::memory_order_relaxed);
+    count_waiting(c);
     publish(std::move(c));
 }
 
 void jobs_service::observe(job_change c) {
-    if (c.remote) {
-        const int in = c.now.state == job_state::queued ? 1 : 0;
-        const int out = c.previous == job_state::queued ? 1 : 0;
-        if (in != out) waiting_.fetch_add(in - out, std::memory_order_relaxed);
-    }
+    if (c.remote) count_waiting(c);  // this instance's own were counted when they committed
     publish(std::move(c));
+}
+
+void jobs_service::count_waiting(const job_change& c) noexcept {
+    const int in = c.now.state == job_state::queued ? 1 : 0;
+    const int out = c.previous == job_state::queued ? 1 : 0;
+    if (in != out) waiting_.fetch_add(in - out, std::memory_order_relaxed);
 }
 
 void jobs_service::publish(job_change c) {
