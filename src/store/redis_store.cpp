@@ -544,10 +544,20 @@ private:
         return error{errc::io_error, "the job store refused the command"};
     }
 
+    // One command: its reply, a transport failure or an error reply being the error.
+    asio::awaitable<result<value>> exec_one(resp::command cmd) {
+        std::vector<resp::command> cmds;
+        cmds.push_back(std::move(cmd));
+        auto op = exec(std::move(cmds));
+        auto r = co_await std::move(op);
+        if (!r) co_return r.error();
+        if (auto e = reply_error((*r)[0])) co_return *e;
+        co_return std::move((*r)[0]);
+    }
+
     // ---- the operations, on the store's thread ----
 
     asio::awaitable<result<insert_outcome>> do_insert(resp::command cmd) {
-        std::vector<job_change> changes;
         auto op1 = exec({std::move(cmd)}, [this](const result<std::vector<value>>& r) {
             if (!r || (*r)[0].is_error() || !(*r)[0].is_array() || (*r)[0].elements.empty() ||
                 str((*r)[0].elements[0]) != "inserted")
@@ -586,12 +596,11 @@ private:
     }
 
     asio::awaitable<result<std::optional<std::vector<std::string>>>> do_idempotent(std::string k, std::int64_t now) {
-        auto op2 = exec({{"GET", key("idem:" + k)}});
+        auto op2 = exec_one(resp::command{"GET", key("idem:" + k)});
         auto r = co_await std::move(op2);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         // "<first use, ms> <ids as JSON>" (the insert script's format).
-        const std::string v = str((*r)[0]);
+        const std::string v = str(*r);
         const auto space = v.find(' ');
         if (space == std::string::npos) co_return std::optional<std::vector<std::string>>{};
         std::int64_t first = 0;
@@ -672,45 +681,40 @@ private:
     }
 
     asio::awaitable<result<void>> do_void(resp::command cmd) {
-        auto op4 = exec({std::move(cmd)});
+        auto op4 = exec_one(std::move(cmd));
         auto r = co_await std::move(op4);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         co_return result<void>{};
     }
 
     asio::awaitable<result<int>> do_int(resp::command cmd) {
-        auto op5 = exec({std::move(cmd)});
+        auto op5 = exec_one(std::move(cmd));
         auto r = co_await std::move(op5);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
-        co_return static_cast<int>(to_int((*r)[0]));
+        co_return static_cast<int>(to_int(*r));
     }
 
     asio::awaitable<result<std::int64_t>> do_int64(resp::command cmd) {
-        auto op6 = exec({std::move(cmd)});
+        auto op6 = exec_one(std::move(cmd));
         auto r = co_await std::move(op6);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
-        co_return to_int((*r)[0]);
+        co_return to_int(*r);
     }
 
     asio::awaitable<result<std::vector<std::string>>> do_ids(resp::command cmd) {
-        auto op7 = exec({std::move(cmd)});
+        auto op7 = exec_one(std::move(cmd));
         auto r = co_await std::move(op7);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         std::vector<std::string> ids;
-        for (const auto& v : (*r)[0].elements) ids.push_back(str(v));
+        for (const auto& v : r->elements) ids.push_back(str(v));
         co_return ids;
     }
 
     asio::awaitable<result<std::optional<job>>> do_get(std::string id) {
-        auto op8 = exec({{"HGETALL", key("job:" + id)}});
+        auto op8 = exec_one(resp::command{"HGETALL", key("job:" + id)});
         auto r = co_await std::move(op8);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
-        co_return redis_rows::job_from_reply((*r)[0]);
+        co_return redis_rows::job_from_reply(*r);
     }
 
     asio::awaitable<result<std::vector<job>>> do_get_all(std::vector<std::string> ids) {
@@ -729,13 +733,12 @@ private:
     }
 
     asio::awaitable<result<list_page>> do_list(std::optional<job_state> state, int limit, std::optional<std::int64_t> before) {
-        auto op10 = exec({script(s_list, {state ? std::string(to_string(*state)) : std::string(),
-                                                std::to_string(limit), before ? std::to_string(*before) : std::string()})});
+        auto op10 = exec_one(script(s_list, {state ? std::string(to_string(*state)) : std::string(),
+                                                std::to_string(limit), before ? std::to_string(*before) : std::string()}));
         auto r = co_await std::move(op10);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         list_page page;
-        for (const auto& v : (*r)[0].elements)
+        for (const auto& v : r->elements)
             if (auto j = redis_rows::job_from_reply(v)) page.jobs.push_back(std::move(*j));
         if (static_cast<int>(page.jobs.size()) > limit) {
             page.jobs.resize(static_cast<std::size_t>(limit));
@@ -745,13 +748,12 @@ private:
     }
 
     asio::awaitable<result<std::optional<std::int64_t>>> do_next_due(std::int64_t now) {
-        auto op11 = exec({{"ZRANGEBYSCORE", key("delayed"), "(" + std::to_string(now), "+inf", "WITHSCORES", "LIMIT",
-                                 "0", "1"}});
+        auto op11 = exec_one(resp::command{"ZRANGEBYSCORE", key("delayed"), "(" + std::to_string(now), "+inf", "WITHSCORES", "LIMIT",
+                                 "0", "1"});
         auto r = co_await std::move(op11);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
-        if ((*r)[0].elements.size() < 2) co_return std::optional<std::int64_t>{};
-        co_return std::optional<std::int64_t>{to_int((*r)[0].elements[1])};
+        if (r->elements.size() < 2) co_return std::optional<std::int64_t>{};
+        co_return std::optional<std::int64_t>{to_int(r->elements[1])};
     }
 
     asio::awaitable<result<std::map<job_state, std::int64_t>>> do_counts() {
@@ -771,12 +773,11 @@ private:
     }
 
     asio::awaitable<result<std::optional<std::string>>> do_meta(resp::command cmd) {
-        auto op13 = exec({std::move(cmd)});
+        auto op13 = exec_one(std::move(cmd));
         auto r = co_await std::move(op13);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
-        if ((*r)[0].is_null()) co_return std::optional<std::string>{};
-        co_return std::optional<std::string>{str((*r)[0])};
+        if (r->is_null()) co_return std::optional<std::string>{};
+        co_return std::optional<std::string>{str(*r)};
     }
 
     asio::awaitable<result<std::string>> do_meta_once(std::string k, std::string v) {
@@ -869,13 +870,12 @@ private:
     }
 
     asio::awaitable<result<std::vector<work_entry>>> do_read_group(std::string from, std::size_t count) {
-        auto op21 = exec({{"XREADGROUP", "GROUP", "workers", opts_.consumer, "COUNT", std::to_string(count), "STREAMS",
-                                 key("work"), std::move(from)}});
+        auto op21 = exec_one(resp::command{"XREADGROUP", "GROUP", "workers", opts_.consumer, "COUNT", std::to_string(count), "STREAMS",
+                                 key("work"), std::move(from)});
         auto r = co_await std::move(op21);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         std::vector<work_entry> out;
-        const value& v = (*r)[0];
+        const value& v = *r;
         if (!v.is_array() || v.elements.empty()) co_return out;
         const value& stream = v.elements[0];
         if (!stream.is_array() || stream.elements.size() < 2) co_return out;
@@ -897,13 +897,12 @@ private:
     }
 
     asio::awaitable<result<std::vector<work_entry>>> do_claim(std::chrono::milliseconds idle, std::size_t count) {
-        auto op23 = exec({{"XAUTOCLAIM", key("work"), "workers", opts_.consumer, std::to_string(idle.count()), "0-0",
-                                 "COUNT", std::to_string(count)}});
+        auto op23 = exec_one(resp::command{"XAUTOCLAIM", key("work"), "workers", opts_.consumer, std::to_string(idle.count()), "0-0",
+                                 "COUNT", std::to_string(count)});
         auto r = co_await std::move(op23);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         std::vector<work_entry> out;
-        const value& v = (*r)[0];
+        const value& v = *r;
         if (!v.is_array() || v.elements.size() < 2) co_return out;
         for (const auto& [entry, fields] : stream_entries(v.elements[1])) {
             const auto j = field_of(fields, "job");
@@ -935,12 +934,11 @@ private:
     asio::awaitable<result<promoted>> do_promote(std::int64_t now) {
         auto cmd = script(s_promote, {"500"});
         cmd[4] = std::to_string(now);
-        auto op25 = exec({std::move(cmd)});
+        auto op25 = exec_one(std::move(cmd));
         auto r = co_await std::move(op25);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         promoted p;
-        const value& v = (*r)[0];
+        const value& v = *r;
         if (v.is_array() && v.elements.size() >= 2) {
             p.moved = static_cast<int>(to_int(v.elements[0]));
             p.next_due = to_int(v.elements[1]);
@@ -970,22 +968,20 @@ private:
 
     asio::awaitable<result<std::vector<stored_event>>> do_events(std::string after, std::size_t count) {
         const std::string from = after.empty() || after == "0" ? std::string("-") : "(" + after;
-        auto op26 = exec({{"XRANGE", key("events"), from, "+", "COUNT", std::to_string(count)}});
+        auto op26 = exec_one(resp::command{"XRANGE", key("events"), from, "+", "COUNT", std::to_string(count)});
         auto r = co_await std::move(op26);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         std::vector<stored_event> out;
-        for (const auto& [id, fields] : stream_entries((*r)[0])) out.push_back(event_of(id, fields));
+        for (const auto& [id, fields] : stream_entries(*r)) out.push_back(event_of(id, fields));
         co_return out;
     }
 
     asio::awaitable<result<std::vector<stored_event>>> do_latest_events(std::size_t count) {
-        auto op = exec({{"XREVRANGE", key("events"), "+", "-", "COUNT", std::to_string(count)}});
+        auto op = exec_one(resp::command{"XREVRANGE", key("events"), "+", "-", "COUNT", std::to_string(count)});
         auto r = co_await std::move(op);
         if (!r) co_return r.error();
-        if (auto e = reply_error((*r)[0])) co_return *e;
         std::vector<stored_event> out;
-        for (const auto& [id, fields] : stream_entries((*r)[0])) out.push_back(event_of(id, fields));
+        for (const auto& [id, fields] : stream_entries(*r)) out.push_back(event_of(id, fields));
         std::reverse(out.begin(), out.end());
         co_return out;
     }
