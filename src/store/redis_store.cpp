@@ -33,6 +33,15 @@ namespace quickthumb {
 namespace asio = boost::asio;
 using resp::value;
 
+using redis_rows::change_of;
+using redis_rows::event_of;
+using redis_rows::field_of;
+using redis_rows::ids_of;
+using redis_rows::refusal;
+using redis_rows::stream_entries;
+using redis_rows::str;
+using redis_rows::to_int;
+
 namespace {
 
 enum script_id { s_insert, s_transition, s_progress, s_recover, s_refresh, s_promote, s_due, s_list, s_remove, s_count };
@@ -49,58 +58,6 @@ const char* script_body(script_id s) {
         case s_remove: return redis_scripts::remove_expired;
         default: return "";
     }
-}
-
-std::int64_t to_int(const value& v) {
-    if (v.is_integer()) return v.integer;
-    if (v.is_string()) {
-        try {
-            return std::stoll(v.text);
-        } catch (...) {
-        }
-    }
-    return 0;
-}
-
-std::string str(const value& v) { return v.is_string() ? v.text : std::string(); }
-
-// A refused transition: the same answers the SQLite store gives.
-error refusal(const std::string& id, const std::string& current, job_state to) {
-    if (current == "taken")
-        return error{errc::conflict, "job " + id + " is no longer this instance's: another one claimed it and runs it"};
-    const auto from = parse_job_state(current);
-    if (!from) return error{errc::not_found, "no job with id " + id};
-    if (!can_transition(*from, to))
-        return error{errc::bad_request, "job " + id + " is " + current + ", it cannot become " + std::string(to_string(to))};
-    return error{errc::conflict, "job " + id + " is no longer processing"};
-}
-
-// A transition's reply {"ok"|..., event id, previous state, fields} as a change.
-std::optional<job_change> change_of(const value& v) {
-    if (!v.is_array() || v.elements.size() < 4) return std::nullopt;
-    auto j = redis_rows::job_from_reply(v.elements[3]);
-    if (!j) return std::nullopt;
-    job_change c;
-    const std::string prev = str(v.elements[2]);
-    if (!prev.empty()) c.previous = parse_job_state(prev);
-    c.now = std::move(*j);
-    return c;
-}
-
-// Entries of one stream in an XREADGROUP / XRANGE / XAUTOCLAIM reply: [[id, [field, value...]], ...].
-std::vector<std::pair<std::string, const value*>> stream_entries(const value& list) {
-    std::vector<std::pair<std::string, const value*>> out;
-    if (!list.is_array()) return out;
-    for (const auto& e : list.elements)
-        if (e.is_array() && e.elements.size() == 2) out.emplace_back(str(e.elements[0]), &e.elements[1]);
-    return out;
-}
-
-std::string field_of(const value* fields, std::string_view name) {
-    if (!fields || !fields->is_array()) return {};
-    for (std::size_t i = 0; i + 1 < fields->elements.size(); i += 2)
-        if (fields->elements[i].text == name) return fields->elements[i + 1].text;
-    return {};
 }
 
 // The reader's reads block for up to a few seconds on purpose: its deadline allows for that.
@@ -585,16 +542,6 @@ private:
         co_return out;
     }
 
-    static std::vector<std::string> ids_of(const std::string& json) {
-        std::vector<std::string> ids;
-        boost::system::error_code ec;
-        auto v = boost::json::parse(json, ec);
-        if (!ec && v.is_array())
-            for (const auto& id : v.as_array())
-                if (id.is_string()) ids.emplace_back(id.as_string());
-        return ids;
-    }
-
     asio::awaitable<result<std::optional<std::vector<std::string>>>> do_idempotent(std::string k, std::int64_t now) {
         auto op2 = exec_one(resp::command{"GET", key("idem:" + k)});
         auto r = co_await std::move(op2);
@@ -944,26 +891,6 @@ private:
             p.next_due = to_int(v.elements[1]);
         }
         co_return p;
-    }
-
-    static stored_event event_of(const std::string& id, const value* fields) {
-        stored_event ev;
-        ev.id = id;
-        value job_fields = value::array_of({});
-        if (fields && fields->is_array())
-            for (std::size_t i = 0; i + 1 < fields->elements.size(); i += 2) {
-                const auto& k = fields->elements[i].text;
-                if (k == "prev") {
-                    if (!fields->elements[i + 1].text.empty()) ev.change.previous = parse_job_state(fields->elements[i + 1].text);
-                } else if (k == "by") {
-                    ev.by = fields->elements[i + 1].text;
-                } else {
-                    job_fields.elements.push_back(fields->elements[i]);
-                    job_fields.elements.push_back(fields->elements[i + 1]);
-                }
-            }
-        if (auto j = redis_rows::job_from_reply(job_fields)) ev.change.now = std::move(*j);
-        return ev;
     }
 
     asio::awaitable<result<std::vector<stored_event>>> do_events(std::string after, std::size_t count) {
